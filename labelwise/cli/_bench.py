@@ -1,0 +1,81 @@
+"""``labelwise bench``: benchmarks that produce tables and plots."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from labelwise.cli._errors import handle_errors, stderr
+from labelwise.cli._progress import run_with_progress
+
+__all__ = ["bench_app"]
+
+bench_app = typer.Typer(
+    help="Benchmarks: label efficiency of policies against random.",
+    no_args_is_help=True,
+)
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+@bench_app.command("efficiency")
+def efficiency(
+    datasets: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated case names (default: all cases)."),
+    ] = None,
+    policies: Annotated[
+        str, typer.Option(help="Comma-separated policies; random is always added.")
+    ] = "default,margin,entropy",
+    seeds: Annotated[int, typer.Option(help="Seeds per policy and dataset.")] = 5,
+    noise: Annotated[
+        str, typer.Option(help="Comma-separated oracle noise rates, e.g. 0,0.1,0.3.")
+    ] = "0",
+    datasets_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of the benchmark files (default: $LABELWISE_DATASETS "
+            "or ../shared/datasets)."
+        ),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Folder for results.md, results.json and plots.")
+    ] = Path("bench/out/efficiency"),
+    jobs: Annotated[int, typer.Option(help="Parallel processes; -1 = all cores.")] = -1,
+) -> None:
+    """Run datasets × policies × seeds; write a markdown table and plots."""
+    with handle_errors():
+        from labelwise.simulation._suite import (
+            default_cases,
+            run_efficiency,
+            write_report,
+        )
+
+        folder = datasets_dir or Path(
+            os.environ.get("LABELWISE_DATASETS", "../shared/datasets")
+        )
+        base = default_cases(folder, _split(datasets) if datasets else None)
+        rates = [float(r) for r in _split(noise)]
+        cases = [case.with_noise(rate) for case in base for rate in rates]
+        names = _split(policies)
+        n_policies = len(names) + (0 if "random" in names else 1)
+        total = len(cases) * n_policies * seeds
+        comparisons = run_with_progress(
+            "efficiency benchmark",
+            total,
+            lambda tick: run_efficiency(
+                cases,
+                names,
+                seeds=list(range(seeds)),
+                n_jobs=jobs,
+                progress=lambda _case, _history: tick(),
+            ),
+        )
+        table = write_report(comparisons, out)
+        stderr.print(f"table written to {table}; plots in {out}")
+        typer.echo(table.read_text())

@@ -1,0 +1,382 @@
+"""Diversity: cover the feature space instead of piling up similar items.
+
+Two scorers over the geometry features ``X``:
+
+- :func:`kcenter_greedy_scores`, the greedy k-center (core-set) selection, which
+  keeps one running "distance to the nearest centre" vector and updates it with
+  one ``N x 1`` distance computation per pick (never ``N x N``);
+- :func:`cluster_quota_scores`, which clusters the pool with k-means and ranks
+  items so that the top ``b`` give every cluster a share proportional to its size.
+
+References
+----------
+Sener, O. and Savarese, S. (2018). Active learning for convolutional neural
+networks: a core-set approach. ICLR.
+
+Gonzalez, T. F. (1985). Clustering to minimize the maximum intercluster
+distance. Theoretical Computer Science 38, 293-306.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from sklearn.cluster import KMeans
+from sklearn.metrics import pairwise_distances_argmin_min
+
+from labelwise._typing import FloatArray, IndexArray, RandomState
+from labelwise._validation import check_array_2d, check_int, check_rng
+from labelwise.exceptions import InvalidInputError
+from labelwise.strategies._base import ScoringContext, Strategy
+
+__all__ = [
+    "ClusterQuota",
+    "KCenter",
+    "cluster_quota_scores",
+    "kcenter_greedy_scores",
+]
+
+#: Rows per chunk when streaming distances over the pool: 16,384 rows of 64
+#: features is an 8 MB temporary.
+_CHUNK_ROWS = 16_384
+#: Greedy picks made by KCenter when the policy passes no batch size.
+DEFAULT_PICKS = 100
+#: Clusters made by ClusterQuota when neither a batch size nor n_clusters is given.
+DEFAULT_CLUSTERS = 10
+
+
+def _check_features(
+    array: Any, *, name: str, n_features: int | None = None
+) -> FloatArray:
+    arr = check_array_2d(array, name=name)
+    if n_features is not None and arr.shape[1] != n_features:
+        raise InvalidInputError(
+            f"{name} must have the same number of features as X ({n_features}). "
+            f"Got shape {arr.shape} instead.",
+            hint="Compute every geometry array with the same embedder or feature "
+            "pipeline.",
+        )
+    return arr
+
+
+def _check_positions(positions: Any, n_items: int, *, name: str) -> IndexArray:
+    """Validate pool positions (``context.selected``): 1-D ints in ``[0, n)``."""
+    arr = np.asarray(positions)
+    if arr.size == 0:
+        return np.empty(0, dtype=np.intp)
+    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+        raise InvalidInputError(
+            f"{name} must be a 1-D array of integer pool positions. Got dtype "
+            f"{arr.dtype} and shape {arr.shape} instead.",
+            hint="Pass positions 0..n-1 into the pool arrays, not item ids.",
+        )
+    if arr.min() < 0 or arr.max() >= n_items:
+        raise InvalidInputError(
+            f"{name} must hold positions in [0, {n_items}). Got values in "
+            f"[{arr.min()}, {arr.max()}].",
+            hint="Pass positions into the pool arrays, not item ids.",
+        )
+    return arr.astype(np.intp, copy=False)
+
+
+def _distances_to_point(X: FloatArray, point: FloatArray) -> FloatArray:
+    """Euclidean distance of every row of ``X`` to ``point``, in row chunks."""
+    out = np.empty(X.shape[0], dtype=np.float64)
+    for start in range(0, X.shape[0], _CHUNK_ROWS):
+        diff = X[start : start + _CHUNK_ROWS] - point
+        np.sqrt(np.einsum("ij,ij->i", diff, diff), out=out[start : start + _CHUNK_ROWS])
+    return out
+
+
+def kcenter_greedy_scores(
+    X: FloatArray,
+    n_picks: int,
+    *,
+    centers: FloatArray | None = None,
+    exclude: IndexArray | None = None,
+) -> FloatArray:
+    """Greedy k-center (core-set) picks, encoded as scores.
+
+    Each pick is the item farthest from its nearest centre; it then becomes a
+    centre. A running ``(n,)`` vector of nearest-centre distances is initialised
+    from ``centers`` with :func:`sklearn.metrics.pairwise_distances_argmin_min`
+    (chunked internally) and updated after each pick with one ``N x 1`` distance
+    computation and ``np.minimum``. Without any centre the first pick is the item
+    nearest the mean of ``X``, which is deterministic and, barring exact ties,
+    does not depend on the order of the rows. Memory is ``O(n)`` beyond ``X``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        Geometry features of the pool.
+    n_picks : int
+        Number of greedy picks; clipped to the number of items not excluded.
+    centers : ndarray of shape (c, d), optional
+        Already covered points (labeled items, items already in the batch).
+    exclude : ndarray of shape (s,), int, optional
+        Pool positions that must not be picked (already in the batch).
+
+    Returns
+    -------
+    scores : ndarray of shape (n,)
+        Let ``D`` be the largest final nearest-centre distance among the items
+        that are neither picked nor excluded (0 if none) and ``offset = 1 + D``.
+        The pick made in order ``j`` (0-based) scores ``offset + n_picks - j``,
+        so the top ``n_picks`` scores are exactly the greedy picks in pick order.
+        Every other item scores its final distance to the nearest centre (picks
+        included), in ``[0, D]`` (0 for all when there is neither a centre nor
+        a pick); excluded items score ``-1``, lowest of all.
+
+    References
+    ----------
+    Sener and Savarese (2018), algorithm 1; Gonzalez (1985).
+    """
+    points = check_array_2d(X)
+    n, d = points.shape
+    excluded = np.zeros(n, dtype=bool)
+    if exclude is not None:
+        excluded[_check_positions(exclude, n, name="exclude")] = True
+    n_open = n - int(excluded.sum())
+    n_picks = min(
+        check_int(n_picks, param="n_picks", owner="kcenter_greedy_scores", low=0),
+        n_open,
+    )
+
+    min_dist = np.full(n, np.inf, dtype=np.float64)
+    has_centers = centers is not None and np.size(centers) > 0 and n > 0
+    if has_centers:
+        anchor = _check_features(centers, name="centers", n_features=d)
+        _, min_dist = pairwise_distances_argmin_min(points, anchor, metric="euclidean")
+        min_dist = np.asarray(min_dist, dtype=np.float64)
+    # Picked and excluded items are marked -inf: np.minimum keeps them there and
+    # argmax never returns them while an open item remains.
+    min_dist[excluded] = -np.inf
+
+    picks = np.empty(n_picks, dtype=np.intp)
+    for j in range(n_picks):
+        if j == 0 and not has_centers:
+            to_mean = _distances_to_point(points, points.mean(axis=0))
+            to_mean[excluded] = np.inf
+            pick = int(np.argmin(to_mean))
+        else:
+            pick = int(np.argmax(min_dist))
+        picks[j] = pick
+        np.minimum(min_dist, _distances_to_point(points, points[pick]), out=min_dist)
+        min_dist[pick] = -np.inf
+
+    scores = np.where(np.isfinite(min_dist), min_dist, 0.0)
+    rest = np.isfinite(min_dist)
+    offset = 1.0 + (float(min_dist[rest].max()) if rest.any() else 0.0)
+    scores[picks] = offset + (n_picks - np.arange(n_picks, dtype=np.float64))
+    scores[excluded] = -1.0
+    return np.asarray(scores, dtype=np.float64)
+
+
+def _fit_kmeans(
+    points: FloatArray, n_clusters: int, *, seed: int, n_init: int
+) -> tuple[FloatArray, npt.NDArray[np.intp]]:
+    """K-means on ``points``: centroids ``(c, d)`` and labels ``(len(points),)``.
+
+    ``n_clusters`` is reduced to the number of distinct rows, so k-means never
+    warns about empty or duplicate clusters.
+    """
+    n_distinct = int(np.unique(points, axis=0).shape[0]) if len(points) else 0
+    n_clusters = min(n_clusters, n_distinct)
+    if n_clusters <= 1:
+        centroid = points.mean(axis=0, keepdims=True)
+        return centroid, np.zeros(len(points), dtype=np.intp)
+    model = KMeans(
+        n_clusters=n_clusters, init="k-means++", n_init=n_init, random_state=seed
+    ).fit(points)
+    centroids = np.asarray(model.cluster_centers_, dtype=np.float64)
+    return centroids, np.asarray(model.labels_, dtype=np.intp)
+
+
+def cluster_quota_scores(
+    X: FloatArray,
+    n_clusters: int,
+    *,
+    rng: RandomState = None,
+    max_fit_rows: int = 10_000,
+    n_init: int = 3,
+    exclude: IndexArray | None = None,
+) -> FloatArray:
+    """Cluster-proportional scores: the top ``b`` fill per-cluster quotas.
+
+    K-means (``n_clusters``, seeded from ``rng``) is fitted on a random sample of
+    at most ``max_fit_rows`` rows, taken in lexicographic row order so that the
+    fit does not depend on the order of the pool (with ``n <= max_fit_rows`` it
+    uses every row and is then permutation-equivariant). Every row is assigned
+    to its nearest centroid in chunks. Inside each cluster items are ranked by
+    distance to the centroid, closest first, and score
+    ``-(rank + 0.5) / cluster_size``: the Sainte-Lague divisors, so the ``b``
+    highest scores give each cluster a number of items proportional to its size.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        Geometry features of the pool.
+    n_clusters : int
+        Number of k-means clusters (usually the batch size); reduced to the
+        number of distinct rows in the fitting sample.
+    rng : numpy.random.Generator, int or None
+        Draws the fitting sample and the k-means seed.
+    max_fit_rows : int, default=10_000
+        Largest number of rows k-means is fitted on.
+    n_init : int, default=3
+        Number of k-means restarts.
+    exclude : ndarray of shape (s,), int, optional
+        Pool positions already in the batch: they take the first ranks of their
+        cluster (so they count against its quota) and score ``-1``, lowest.
+
+    Returns
+    -------
+    scores : ndarray of shape (n,)
+        In ``(-1, 0)`` for open items; ``-1`` for excluded ones.
+
+    References
+    ----------
+    Zhdanov, F. (2019). Diverse mini-batch active learning. arXiv:1901.05954.
+    Sainte-Lague, A. (1910). La representation proportionnelle et la methode des
+    moindres carres. Annales scientifiques de l'Ecole Normale Superieure 27.
+    """
+    points = check_array_2d(X)
+    n = points.shape[0]
+    owner = "cluster_quota_scores"
+    n_clusters = check_int(n_clusters, param="n_clusters", owner=owner, low=1)
+    max_fit_rows = check_int(max_fit_rows, param="max_fit_rows", owner=owner, low=2)
+    n_init = check_int(n_init, param="n_init", owner=owner, low=1, high=100)
+    generator = check_rng(rng)
+    excluded = np.zeros(n, dtype=bool)
+    if exclude is not None:
+        excluded[_check_positions(exclude, n, name="exclude")] = True
+    if n == 0:
+        return np.empty(0, dtype=np.float64)
+
+    if n > max_fit_rows:
+        fit_rows = points[np.sort(generator.choice(n, max_fit_rows, replace=False))]
+    else:
+        fit_rows = points
+    fit_rows = fit_rows[np.lexsort(fit_rows.T[::-1])]
+    seed = int(generator.integers(np.iinfo(np.int32).max))
+    centroids, _ = _fit_kmeans(fit_rows, n_clusters, seed=seed, n_init=n_init)
+
+    labels, distances = pairwise_distances_argmin_min(
+        points, centroids, metric="euclidean"
+    )
+    labels = np.asarray(labels, dtype=np.intp)
+    sizes = np.bincount(labels, minlength=centroids.shape[0])
+    # Group by cluster, excluded items first, then by distance to the centroid.
+    order = np.lexsort((distances, ~excluded, labels))
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    rank = np.empty(n, dtype=np.float64)
+    rank[order] = np.arange(n) - starts[labels[order]]
+    scores = -(rank + 0.5) / sizes[labels]
+    scores[excluded] = -1.0
+    return np.asarray(scores, dtype=np.float64)
+
+
+def _selected(context: ScoringContext) -> IndexArray | None:
+    if not context.has("selected"):
+        return None
+    return _check_positions(context.selected, context.n_items, name="selected")
+
+
+class KCenter(Strategy):
+    """Greedy k-center / core-set coverage: :func:`kcenter_greedy_scores`.
+
+    Labeled items (``X_labeled``) and items already in the batch
+    (``X[selected]``) are the initial centres. The number of picks is the
+    ``batch_size`` the policy passes, or :data:`DEFAULT_PICKS` (100) without one.
+    """
+
+    name = "kcenter"
+    requires: ClassVar[tuple[str, ...]] = ("X",)
+
+    def score(
+        self,
+        context: ScoringContext,
+        *,
+        batch_size: int | None = None,
+        rng: RandomState = None,
+    ) -> FloatArray:
+        assert context.X is not None
+        X = check_array_2d(context.X)
+        selected = _selected(context)
+        parts = []
+        if context.has("X_labeled"):
+            parts.append(
+                _check_features(
+                    context.X_labeled, name="X_labeled", n_features=X.shape[1]
+                )
+            )
+        if selected is not None:
+            parts.append(X[selected])
+        centers = np.concatenate(parts) if parts else None
+        n_picks = DEFAULT_PICKS if batch_size is None else batch_size
+        return kcenter_greedy_scores(X, n_picks, centers=centers, exclude=selected)
+
+
+class ClusterQuota(Strategy):
+    """Proportional cluster quotas: :func:`cluster_quota_scores`.
+
+    Parameters
+    ----------
+    n_clusters : int, optional
+        Number of clusters; by default the ``batch_size`` the policy passes, or
+        :data:`DEFAULT_CLUSTERS` (10) without one.
+    max_fit_rows : int, default=10_000
+        Largest sample k-means is fitted on.
+    n_init : int, default=3
+        Number of k-means restarts.
+    """
+
+    name = "cluster_quota"
+    requires: ClassVar[tuple[str, ...]] = ("X",)
+    uses_rng = True
+
+    def __init__(
+        self, n_clusters: int | None = None, max_fit_rows: int = 10_000, n_init: int = 3
+    ) -> None:
+        owner = "ClusterQuota"
+        self.n_clusters = (
+            None
+            if n_clusters is None
+            else check_int(n_clusters, param="n_clusters", owner=owner, low=1)
+        )
+        self.max_fit_rows = check_int(
+            max_fit_rows, param="max_fit_rows", owner=owner, low=2
+        )
+        self.n_init = check_int(n_init, param="n_init", owner=owner, low=1, high=100)
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "n_clusters": self.n_clusters,
+            "max_fit_rows": self.max_fit_rows,
+            "n_init": self.n_init,
+        }
+
+    def score(
+        self,
+        context: ScoringContext,
+        *,
+        batch_size: int | None = None,
+        rng: RandomState = None,
+    ) -> FloatArray:
+        assert context.X is not None
+        if self.n_clusters is not None:
+            n_clusters = self.n_clusters
+        elif batch_size is not None:
+            n_clusters = max(1, batch_size)
+        else:
+            n_clusters = DEFAULT_CLUSTERS
+        return cluster_quota_scores(
+            context.X,
+            n_clusters,
+            rng=rng,
+            max_fit_rows=self.max_fit_rows,
+            n_init=self.n_init,
+            exclude=_selected(context),
+        )
