@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from labelwise.cli._bench import bench_app
+from labelwise.cli._policies import policies, strategies
 from labelwise.cli._simulate import simulate
 
 __all__ = ["app", "main"]
@@ -17,6 +18,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("simulate")(simulate)
+app.command("policies")(policies)
+app.command("strategies")(strategies)
 app.add_typer(bench_app, name="bench")
 
 

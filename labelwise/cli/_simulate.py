@@ -40,7 +40,10 @@ def simulate(
         typer.Option(help="Text column (default: 'text' when present, else tabular)."),
     ] = None,
     policy: Annotated[
-        str, typer.Option(help="Policy name (labelwise policies) or JSON/TOML file.")
+        str,
+        typer.Option(
+            help="Policy name (see `labelwise policies`) or a JSON/TOML policy file."
+        ),
     ] = "default",
     compare: Annotated[
         str | None,
