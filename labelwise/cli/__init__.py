@@ -5,8 +5,13 @@ from __future__ import annotations
 import typer
 
 from labelwise.cli._bench import bench_app
+from labelwise.cli._io import export_command, import_command
 from labelwise.cli._policies import policies, strategies
+from labelwise.cli._project import project_app
+from labelwise.cli._round import round_command
+from labelwise.cli._serve import serve_command
 from labelwise.cli._simulate import simulate
+from labelwise.cli._user import user_app
 
 __all__ = ["app", "main"]
 
@@ -20,7 +25,13 @@ app = typer.Typer(
 app.command("simulate")(simulate)
 app.command("policies")(policies)
 app.command("strategies")(strategies)
+app.command("round")(round_command)
 app.add_typer(bench_app, name="bench")
+app.command("import")(import_command)
+app.command("export")(export_command)
+app.add_typer(project_app, name="project")
+app.add_typer(user_app, name="user")
+app.command("serve")(serve_command)
 
 
 def main() -> None:

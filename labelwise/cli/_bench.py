@@ -74,6 +74,7 @@ def efficiency(
                 seeds=list(range(seeds)),
                 n_jobs=jobs,
                 progress=lambda _case, _history: tick(),
+                out_dir=out,
             ),
         )
         table = write_report(comparisons, out)

@@ -95,8 +95,13 @@ def run_efficiency(
     seeds: Sequence[int],
     n_jobs: int = 1,
     progress: Callable[[str, History], None] | None = None,
+    out_dir: str | Path | None = None,
 ) -> list[Comparison]:
-    """Run every case with every policy (and random) on the same seeds."""
+    """Run every case with every policy (and random) on the same seeds.
+
+    With ``out_dir`` the report is rewritten after each case, so a long run
+    shows its results as they come.
+    """
     comparisons = []
 
     def report(name: str) -> Callable[[History], None] | None:
@@ -117,6 +122,8 @@ def run_efficiency(
                 progress=report(case.name),
             )
         )
+        if out_dir is not None:
+            write_report(comparisons, out_dir)
     return comparisons
 
 

@@ -4,7 +4,8 @@ Projects hold items (role ``pool``, ``validation``, ``gold`` or ``failure``);
 rounds record which model and policy version ranked the pool and every item
 they selected with its reason and score; annotations are raw answers (seed
 labels from imports, or annotators' answers); final labels are resolved from
-them; model versions and releases version what was trained and shipped.
+them; queue entries and leases hand the selected items to annotators; model
+versions and releases version what was trained and shipped.
 """
 
 from __future__ import annotations
@@ -35,10 +36,12 @@ __all__ = [
     "FinalLabel",
     "Guideline",
     "Item",
+    "Lease",
     "Member",
     "ModelVersion",
     "Project",
     "ProjectMember",
+    "QueueEntry",
     "Release",
     "Round",
     "Selection",
@@ -250,6 +253,8 @@ class Annotation(Base):
     note: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The lease a queue annotation was submitted under (None for other sources).
+    lease_id: Mapped[int | None] = mapped_column(ForeignKey("leases.id"))
 
 
 class FinalLabel(Base):
@@ -281,3 +286,60 @@ class Release(Base):
     #: The frozen labels: [{"item_id", "external_id", "label", "method", ...}].
     labels: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QueueEntry(Base):
+    """An item of a round waiting in the label queue, with its annotator counts.
+
+    ``target`` distinct annotators are wanted; ``active`` counts the entry's
+    active leases and ``done`` its submitted ones. Only ``"open"`` entries are
+    served; a new round marks the idle ones ``"superseded"``.
+    """
+
+    __tablename__ = "queue_entries"
+    __table_args__ = (
+        UniqueConstraint("round_id", "item_id"),
+        Index("ix_queue_entries_project_status_rank", "project_id", "status", "rank"),
+        Index("ix_queue_entries_item", "item_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    rank: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(30))
+    target: Mapped[int] = mapped_column(Integer, default=1)
+    active: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    #: "open" or "superseded".
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Lease(Base):
+    """One member's hold on one item until ``expires_at``; a row is never reused."""
+
+    __tablename__ = "leases"
+    __table_args__ = (
+        UniqueConstraint("item_id", "member_id"),
+        Index("ix_leases_project_status_expires", "project_id", "status", "expires_at"),
+        Index("ix_leases_member_created", "member_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    #: None for gold items, which are served outside the rounds.
+    queue_entry_id: Mapped[int | None] = mapped_column(ForeignKey("queue_entries.id"))
+    #: The selection reason, or "gold".
+    reason: Mapped[str] = mapped_column(String(30))
+    #: "active", "submitted", "skipped", "flagged" or "expired".
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    #: "ambiguous", "guideline_gap" or "other" on a flagged lease.
+    flag: Mapped[str | None] = mapped_column(String(30))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()

@@ -1,0 +1,94 @@
+"""``labelwise serve``: run the API with uvicorn (migrating the database first)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from labelwise.cli._db import DbOption, open_store
+from labelwise.cli._errors import handle_errors, stderr
+
+__all__ = ["serve_command"]
+
+_FACTORY = "labelwise.service.api.app:create_app"
+
+
+def _init_admin(db: str | None) -> tuple[str, str, str] | None:
+    """Migrate ``db`` and create the first admin if there is none."""
+    from labelwise.service.store.engine import transaction
+    from labelwise.service.store.members import ensure_admin
+
+    engine, factory = open_store(db)
+    try:
+        with transaction(factory) as session:
+            created = ensure_admin(session=session)
+            if created is None:
+                return None
+            member, password, token = created
+            return member.name, password, token
+    finally:
+        engine.dispose()
+
+
+def serve_command(
+    host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port to listen on.")
+    ] = 8000,
+    db: DbOption = None,
+    init_admin: Annotated[
+        bool,
+        typer.Option(
+            "--init-admin",
+            help="If the database has no admin, create 'admin' with a random "
+            "password and token and print them once.",
+        ),
+    ] = False,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Worker processes.")
+    ] = 1,
+) -> None:
+    """Serve the REST API (/api/v1, docs at /api/v1/docs) with uvicorn.
+
+    Outside development (LABELWISE_DEV=1) it needs a real LABELWISE_SECRET_KEY.
+    """
+    import uvicorn
+
+    from labelwise.service.settings import load_settings
+
+    created = None
+    with handle_errors():
+        overrides = {"database_url": db} if db else {}
+        settings = load_settings(**overrides)
+        settings.check_production()
+        if init_admin:
+            created = _init_admin(settings.database_url)
+        else:
+            open_store(settings.database_url)[0].dispose()
+    if init_admin:
+        if created is None:
+            stderr.print("An admin already exists; --init-admin created nobody.")
+        else:
+            name, password, token = created
+            typer.echo(f"Created admin {name!r}; shown once, stored only hashed:")
+            typer.echo(f"password: {password}")
+            typer.echo(f"token: {token}")
+    sys.stdout.flush()
+    stderr.print(
+        f"labelwise API on http://{host}:{port}/api/v1 "
+        f"(docs: http://{host}:{port}/api/v1/docs)"
+    )
+    if workers == 1:
+        from labelwise.service.api.app import create_app
+
+        uvicorn.run(create_app(settings), host=host, port=port)
+        return
+    # Worker processes build their own app from the environment.
+    if db:
+        os.environ["LABELWISE_DATABASE_URL"] = db
+    uvicorn.run(_FACTORY, factory=True, host=host, port=port, workers=workers)

@@ -1,0 +1,66 @@
+"""``create_app(settings)``: the FastAPI application; nothing is built at import.
+
+The app's lifespan owns the engine: it builds it from the settings, applies
+the migrations, puts the session factory on ``app.state`` and disposes of the
+engine on shutdown. Routes reach both through :mod:`labelwise.service.api.deps`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import labelwise
+from labelwise.service.api.errors import install_error_handlers
+from labelwise.service.api.routes import routers
+from labelwise.service.settings import Settings, load_settings
+
+__all__ = ["API_PREFIX", "create_app"]
+
+API_PREFIX = "/api/v1"
+logger = logging.getLogger("labelwise.api")
+
+_DESCRIPTION = (
+    "The labelwise REST API. Authenticate with `Authorization: Bearer TOKEN`; "
+    "every error has the body "
+    '`{"error": {"code", "message", "hint", "details"}}`. See docs/api.md.'
+)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API app for ``settings`` (default: from ``LABELWISE_*``)."""
+    settings = settings if settings is not None else load_settings()
+    settings.check_production()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from labelwise.service.store.engine import make_engine, make_sessionmaker
+        from labelwise.service.store.migrate import upgrade
+
+        engine = make_engine(settings.sqlalchemy_url())
+        try:
+            upgrade(engine)
+            app.state.engine = engine
+            app.state.session_factory = make_sessionmaker(engine)
+            logger.info("labelwise API ready on %s", engine.dialect.name)
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="labelwise",
+        version=labelwise.__version__,
+        description=_DESCRIPTION,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    for router in routers():
+        app.include_router(router, prefix=API_PREFIX)
+    return app

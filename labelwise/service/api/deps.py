@@ -1,0 +1,188 @@
+"""FastAPI dependencies as ``Annotated`` aliases: settings, sessions, the caller.
+
+- :data:`SettingsDep`, :data:`SessionFactoryDep`: what ``create_app`` and its
+  lifespan put on ``app.state`` (tests override them, or build another app);
+- :data:`SessionDep`: one session per request, shared by every dependency of
+  the request. GET and HEAD get a read-only session; any other method gets a
+  write transaction that commits when the route returns and **before** the
+  response is sent (``scope="function"``), so a 2xx means committed;
+- :data:`CurrentMember`: the member whose API token is in
+  ``Authorization: Bearer TOKEN`` (401 with ``WWW-Authenticate: Bearer``);
+- :func:`require_role`: the caller, if their role is one of ``roles`` (403);
+- :data:`ProjectDep` and :func:`project_for`: the ``{project}`` path
+  parameter as a Project the caller may see. A project the caller does not
+  belong to is a 404, exactly as if it did not exist (admins see all);
+  :data:`LeaseDep` does the same for ``{lease_id}``;
+- :data:`NowDep`: the current UTC time (tests override the clock).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+
+from labelwise.exceptions import PermissionDenied
+from labelwise.service.settings import Settings
+from labelwise.service.store.engine import read_only, transaction
+from labelwise.service.store.members import (
+    NotAuthenticated,
+    authenticate_token,
+    get_visible_lease,
+    get_visible_project,
+)
+from labelwise.service.store.schema import Lease, Member, Project
+
+__all__ = [
+    "READ_METHODS",
+    "AdminMember",
+    "AdminOrLead",
+    "CurrentMember",
+    "LeadProject",
+    "LeaseDep",
+    "NowDep",
+    "ProjectDep",
+    "SessionDep",
+    "SessionFactoryDep",
+    "SettingsDep",
+    "get_current_member",
+    "get_lease",
+    "get_now",
+    "get_project",
+    "get_session",
+    "get_session_factory",
+    "get_settings",
+    "project_for",
+    "require_role",
+]
+
+#: Methods served from a read-only session (no write lock on SQLite).
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="token",
+    description="An API token: `labelwise user add` or `labelwise user token` "
+    "prints it once.",
+)
+
+
+def get_settings(request: Request) -> Settings:
+    """The app's Settings."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session_factory(request: Request) -> sessionmaker[Session]:
+    """The session factory the app's lifespan built."""
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    return factory
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
+
+
+def get_session(request: Request, factory: SessionFactoryDep) -> Iterator[Session]:
+    """A read-only session for reads, else a transaction committed before the reply."""
+    scope = read_only if request.method in READ_METHODS else transaction
+    with scope(factory) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_current_member(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Member:
+    """The member whose token is in the Authorization header."""
+    if credentials is None:
+        raise NotAuthenticated(
+            "This endpoint needs an API token in the header "
+            "'Authorization: Bearer TOKEN'. Got none.",
+            hint="Ask an admin for a token (`labelwise user add NAME --role ROLE` "
+            "prints one) and send it as a Bearer token.",
+        )
+    return authenticate_token(session=session, token=credentials.credentials)
+
+
+CurrentMember = Annotated[Member, Depends(get_current_member)]
+
+
+def _check_role(member: Member, roles: tuple[str, ...], what: str) -> None:
+    if member.role not in roles:
+        raise PermissionDenied(
+            f"{what} is for the roles {', '.join(roles)}. Member {member.name!r} "
+            f"has the role {member.role!r}.",
+            hint="Ask an admin to change your role if you need this.",
+        )
+
+
+def require_role(*roles: str) -> Callable[[Member], Member]:
+    """A dependency: the current member, if its role is one of ``roles``."""
+
+    def dependency(member: CurrentMember) -> Member:
+        _check_role(member, roles, "This endpoint")
+        return member
+
+    return dependency
+
+
+ProjectName = Annotated[
+    str, Path(description="The project's name.", min_length=1, max_length=200)
+]
+
+
+def get_project(
+    session: SessionDep, member: CurrentMember, project: ProjectName
+) -> Project:
+    """The ``{project}`` of the path, if the caller may see it (404 otherwise)."""
+    return get_visible_project(session=session, member=member, name=project)
+
+
+ProjectDep = Annotated[Project, Depends(get_project)]
+
+
+def project_for(*roles: str) -> Callable[[Member, Project], Project]:
+    """A dependency: the visible ``{project}``, if the caller has one of ``roles``."""
+
+    def dependency(member: CurrentMember, project: ProjectDep) -> Project:
+        _check_role(member, roles, f"This endpoint of project {project.name!r}")
+        return project
+
+    return dependency
+
+
+#: The caller, if an admin.
+AdminMember = Annotated[Member, Depends(require_role("admin"))]
+#: The caller, if an admin or a lead.
+AdminOrLead = Annotated[Member, Depends(require_role("admin", "lead"))]
+#: The ``{project}``, if the caller is an admin or one of its leads.
+LeadProject = Annotated[Project, Depends(project_for("admin", "lead"))]
+
+
+def get_now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+NowDep = Annotated[datetime, Depends(get_now)]
+
+LeaseId = Annotated[
+    int,
+    Path(ge=1, le=2**31 - 1, description="The lease id returned by claiming an item."),
+]
+
+
+def get_lease(session: SessionDep, member: CurrentMember, lease_id: LeaseId) -> Lease:
+    """The ``{lease_id}`` of the path, if in a project the caller may see (404)."""
+    return get_visible_lease(session=session, member=member, lease_id=lease_id)
+
+
+LeaseDep = Annotated[Lease, Depends(get_lease)]

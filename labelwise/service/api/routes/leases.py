@@ -1,0 +1,112 @@
+"""``/leases/{lease_id}``: answer, skip, flag or renew an item the caller holds."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from labelwise.service.api.deps import (
+    CurrentMember,
+    LeaseDep,
+    NowDep,
+    SessionDep,
+    SettingsDep,
+)
+from labelwise.service.api.errors import error_responses
+from labelwise.service.api.schemas import (
+    AnnotationCreate,
+    AnnotationPublic,
+    FlagCreate,
+    LeasePublic,
+)
+from labelwise.service.queue.service import (
+    flag_lease,
+    renew_lease,
+    skip_lease,
+    submit_annotation,
+)
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["leases"], responses=error_responses(401, 403, 404, 409, 422))
+
+
+@router.post(
+    "/leases/{lease_id}/annotation",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {
+            "model": AnnotationPublic,
+            "description": "A replay of the same idempotency key: the saved answer.",
+        },
+        **error_responses(400),
+    },
+)
+def submit(
+    body: AnnotationCreate,
+    session: SessionDep,
+    member: CurrentMember,
+    lease: LeaseDep,
+    now: NowDep,
+    response: Response,
+) -> AnnotationPublic:
+    """Save the caller's answer for a leased item (201; 200 on a replayed key)."""
+    annotation, created = submit_annotation(
+        session=session,
+        lease_id=lease.id,
+        member=member,
+        label=body.label,
+        time_spent_ms=body.time_spent_ms,
+        idempotency_key=body.idempotency_key,
+        now=now,
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return AnnotationPublic.from_annotation(annotation)
+
+
+@router.post("/leases/{lease_id}/skip")
+def skip(
+    session: SessionDep, member: CurrentMember, lease: LeaseDep, now: NowDep
+) -> LeasePublic:
+    """Give the item back; it returns to the queue, never to the caller."""
+    ended = skip_lease(session=session, lease_id=lease.id, member=member, now=now)
+    return LeasePublic.from_lease(ended)
+
+
+@router.post("/leases/{lease_id}/flag", responses=error_responses(400))
+def flag(
+    body: FlagCreate,
+    session: SessionDep,
+    member: CurrentMember,
+    lease: LeaseDep,
+    now: NowDep,
+) -> LeasePublic:
+    """Flag the item (ambiguous, guideline_gap, other); it goes to review."""
+    ended = flag_lease(
+        session=session,
+        lease_id=lease.id,
+        member=member,
+        flag=body.flag,
+        note=body.note,
+        now=now,
+    )
+    return LeasePublic.from_lease(ended)
+
+
+@router.post("/leases/{lease_id}/renew")
+def renew(
+    session: SessionDep,
+    member: CurrentMember,
+    lease: LeaseDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> LeasePublic:
+    """Extend the caller's lease by the lease TTL (never shortens it)."""
+    expires_at = renew_lease(
+        session=session,
+        lease_id=lease.id,
+        member=member,
+        now=now,
+        ttl_seconds=settings.lease_ttl_seconds,
+    )
+    return LeasePublic(lease_id=lease.id, status="active", expires_at=expires_at)

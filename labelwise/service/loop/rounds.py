@@ -1,0 +1,342 @@
+"""A selection round: train on the final labels, score the pool, record the batch.
+
+:func:`run_round` is one use-case over one transaction (the caller owns it):
+it reads the project's labels and unlabeled pool, trains and records a model
+version (or starts cold), builds a batch with the policy and writes the
+Round and its Selections in bulk. docs/rounds.md tells the whole story.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from labelwise._validation import check_int
+from labelwise.exceptions import ConfigError, PoolExhausted
+from labelwise.policy import Batch, BatchPolicy, build_batch, load_policy
+from labelwise.service.loop.training import (
+    LabeledSet,
+    default_model_name,
+    featurize,
+    item_features,
+    model_kind,
+    predict_proba,
+    record_model_version,
+    train_model,
+)
+from labelwise.service.queue.service import enqueue_round
+from labelwise.service.store.items import count_items, labeled_items, unlabeled_pool
+from labelwise.service.store.schema import Item, Project, Round, Selection
+from labelwise.strategies import ScoringContext
+
+__all__ = [
+    "COLD_START",
+    "DEFAULT_MIN_LABELS",
+    "MAX_SEED",
+    "MODEL",
+    "RoundSummary",
+    "run_round",
+]
+
+#: Round.mode when no model could be trained yet.
+COLD_START = "cold_start"
+#: Round.mode when a model scored the pool.
+MODEL = "model"
+#: Final labels needed (of 2+ classes) before a round trains a model.
+DEFAULT_MIN_LABELS = 10
+#: Largest seed a round records (the column is a 32-bit integer).
+MAX_SEED = 2**31 - 1
+#: Committee members trained when a policy reads a committee.
+COMMITTEE_SIZE = 4
+
+_GEOMETRY_FIELDS = frozenset({"X", "X_labeled", "X_failures"})
+
+
+@dataclass(frozen=True)
+class RoundSummary:
+    """What a round did: ids, model and policy versions, mode, picks per reason."""
+
+    round_id: int
+    round_number: int
+    model_version: str | None
+    policy_version: str
+    policy: str
+    mode: str
+    selected: int
+    counts_by_reason: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form printed by ``labelwise round --json``."""
+        return {
+            "round_id": self.round_id,
+            "round_number": self.round_number,
+            "model_version": self.model_version,
+            "policy_version": self.policy_version,
+            "policy": self.policy,
+            "mode": self.mode,
+            "selected": self.selected,
+            "counts_by_reason": dict(self.counts_by_reason),
+            "metrics": dict(self.metrics),
+        }
+
+
+def _resolve_policy(policy: str | os.PathLike[str] | BatchPolicy) -> BatchPolicy:
+    if isinstance(policy, BatchPolicy):
+        return policy
+    return load_policy(policy)
+
+
+def _resolve_seed(seed: int | None) -> int:
+    if seed is None:
+        return secrets.randbelow(MAX_SEED + 1)
+    return check_int(seed, param="seed", owner="run_round", low=0, high=MAX_SEED)
+
+
+def _labeled(
+    session: Session, project: Project, roles: tuple[str, ...]
+) -> tuple[LabeledSet, list[dict[str, Any]]]:
+    ids, fields, labels = labeled_items(session=session, project=project, roles=roles)
+    as_text = [label if isinstance(label, str) else repr(label) for label in labels]
+    return LabeledSet(ids, item_features(project, fields), as_text), fields
+
+
+def _failure_fields(session: Session, project: Project) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(Item.fields)
+        .where(Item.project_id == project.id, Item.role == "failure")
+        .order_by(Item.id)
+    )
+    return list(rows)
+
+
+def _empty_pool(session: Session, project: Project) -> PoolExhausted:
+    total = count_items(session=session, project=project, role="pool")
+    given = (
+        "it has no pool items"
+        if total == 0
+        else f"all {total} of its pool items have final labels"
+    )
+    return PoolExhausted(
+        f"Pool exhausted: a round needs at least 1 unlabeled pool item in project "
+        f"{project.name!r}, but {given} (validation, gold and failure items are "
+        "never selected).",
+        hint=f"Import unlabeled items: `labelwise import {project.name} FILE "
+        "--role pool`.",
+    )
+
+
+def _next_number(session: Session, project: Project) -> int:
+    # Lock the project row (PostgreSQL) so two rounds cannot take one number;
+    # on SQLite BEGIN IMMEDIATE already serialises writers.
+    session.execute(
+        select(Project.id).where(Project.id == project.id).with_for_update()
+    )
+    latest = session.scalar(
+        select(func.max(Round.number)).where(Round.project_id == project.id)
+    )
+    return int(latest or 0) + 1
+
+
+def _write_scores(
+    data_dir: str | os.PathLike[str],
+    project: Project,
+    number: int,
+    item_ids: list[int],
+    classes: list[str],
+    probas: np.ndarray[Any, Any],
+) -> Path:
+    import pandas as pd
+
+    folder = Path(data_dir) / f"project-{project.id}" / "scores"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"round-{number:04d}.parquet"
+    frame = pd.DataFrame(probas, columns=[f"p_{c}" for c in classes])
+    frame.insert(0, "item_id", np.asarray(item_ids, dtype=np.int64))
+    partial = path.with_suffix(".parquet.partial")
+    frame.to_parquet(partial, index=False)
+    partial.replace(path)
+    return path
+
+
+def _record(
+    session: Session,
+    *,
+    project: Project,
+    number: int,
+    policy: BatchPolicy,
+    batch: Batch,
+    model_version_id: int | None,
+    seed: int,
+    batch_size: int,
+    mode: str,
+) -> Round:
+    row = Round(
+        project_id=project.id,
+        number=number,
+        model_version_id=model_version_id,
+        policy_version=policy.version,
+        policy=policy.to_dict(),
+        seed=seed,
+        batch_size=batch_size,
+        mode=mode,
+        counts_by_reason=batch.counts_by_reason(),
+    )
+    session.add(row)
+    session.flush()
+    selections = [
+        {
+            "round_id": row.id,
+            "item_id": int(record["id"]),
+            "reason": record["reason"],
+            "strategy": record["strategy"],
+            "score": _finite_or_none(record["score"]),
+            "rank": record["rank"],
+        }
+        for record in batch.to_records()
+    ]
+    if selections:
+        session.execute(insert(Selection), selections)
+    enqueue_round(session=session, round=row)
+    return row
+
+
+def _finite_or_none(score: float | None) -> float | None:
+    if score is None or not math.isfinite(score):
+        return None
+    return float(score)
+
+
+def run_round(
+    *,
+    session: Session,
+    project: Project,
+    batch_size: int = 50,
+    policy: str | os.PathLike[str] | BatchPolicy = "default",
+    seed: int | None = None,
+    model: str | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    min_labels: int = DEFAULT_MIN_LABELS,
+) -> RoundSummary:
+    """Train on the final labels, score the unlabeled pool, record a batch of picks."""
+    batch_size = check_int(batch_size, param="batch_size", owner="run_round", low=1)
+    min_labels = check_int(min_labels, param="min_labels", owner="run_round", low=1)
+    spec = _resolve_policy(policy)
+    seed = _resolve_seed(seed)
+    model_name = default_model_name(project) if model is None else model
+    kind = model_kind(model_name)
+    if (kind == "tabular") == bool(project.text_field):
+        reads = "a table of fields" if kind == "tabular" else "text"
+        has = f"text field {project.text_field!r}" if project.text_field else "no text"
+        raise ConfigError(
+            f"The model must read what project {project.name!r} holds ({has}). Got "
+            f"model {model_name!r}, which reads {reads}.",
+            hint="Pass model=None for the project's default model.",
+        )
+    number = _next_number(session, project)
+    candidate_ids, candidate_fields = unlabeled_pool(session=session, project=project)
+    if not candidate_ids:
+        raise _empty_pool(session, project)
+    candidates = item_features(project, candidate_fields)
+    training, _ = _labeled(session, project, ("pool", "failure"))
+    required = spec.required_inputs()
+    rng = np.random.default_rng(seed)
+
+    cold = (
+        project.multi_label
+        or len(training) < min_labels
+        or len(set(training.labels)) < 2
+    )
+    fitted: Any = None
+    version = None
+    metrics: dict[str, Any] = {}
+    probas = committee = None
+    if not cold:
+        fitted = train_model(
+            project=project, model_name=model_name, training=training, seed=seed
+        )
+        validation, _ = _labeled(session, project, ("validation",))
+        version = record_model_version(
+            session=session,
+            project=project,
+            model_name=model_name,
+            model=fitted,
+            training=training,
+            validation=validation,
+        )
+        metrics = dict(version.metrics or {})
+        if "probas" in required or spec.class_quotas or data_dir is not None:
+            probas = predict_proba(fitted, candidates)
+        if "committee_probas" in required:
+            from labelwise.models import committee_predict_proba, fit_committee
+
+            members = fit_committee(
+                fitted,
+                training.features,
+                np.asarray(training.labels, dtype=object),
+                n_members=COMMITTEE_SIZE,
+                rng=rng,
+            )
+            committee = committee_predict_proba(members, candidates)
+
+    X = X_labeled = X_failures = None
+    labeled_correct = None
+    if required & _GEOMETRY_FIELDS:
+        failures = item_features(project, _failure_fields(session, project))
+        X, X_labeled, X_failures = featurize(
+            kind, [candidates, training.features, failures], seed=seed
+        )
+        if fitted is not None and len(training):
+            predicted = np.asarray(fitted.predict(training.features), dtype=object)
+            labeled_correct = predicted == np.asarray(training.labels, dtype=object)
+    context = ScoringContext(
+        probas=probas,
+        X=X,
+        committee_probas=committee,
+        X_labeled=X_labeled if X_labeled is not None and X_labeled.size else None,
+        labeled_correct=labeled_correct,
+        X_failures=X_failures if X_failures is not None and X_failures.size else None,
+    )
+    batch = build_batch(
+        spec,
+        context,
+        batch_size=min(batch_size, len(candidate_ids)),
+        ids=np.asarray(candidate_ids, dtype=np.int64),
+        classes=list(project.labels),
+        rng=rng,
+    )
+    mode = COLD_START if cold else MODEL
+    row = _record(
+        session,
+        project=project,
+        number=number,
+        policy=spec,
+        batch=batch,
+        model_version_id=None if version is None else version.id,
+        seed=seed,
+        batch_size=batch_size,
+        mode=mode,
+    )
+    if data_dir is not None and probas is not None:
+        _write_scores(
+            data_dir, project, number, candidate_ids, list(project.labels), probas
+        )
+    return RoundSummary(
+        round_id=row.id,
+        round_number=number,
+        model_version=None if version is None else version.version,
+        policy_version=spec.version,
+        policy=spec.name,
+        mode=mode,
+        selected=len(batch),
+        counts_by_reason=batch.counts_by_reason(),
+        metrics=metrics,
+    )

@@ -1,0 +1,991 @@
+"""Label-queue use-cases: enqueue a round, claim, submit, skip, flag, renew, undo.
+
+Each function applies the pure rules of :mod:`labelwise.service.queue.rules`
+to the store inside the caller's one transaction (``with transaction(factory)
+as session:``) and never commits. A claim is one conditional UPDATE
+(``active = active + 1 WHERE id = :id AND active + done < target``), and
+every lease leaves ``"active"`` through one conditional UPDATE too, so the
+entry counters stay exact under concurrency: PostgreSQL re-checks the WHERE
+on the locked row (READ COMMITTED) and SQLite runs one writer at a time
+(``BEGIN IMMEDIATE``). ``docs/queue.md`` tells the whole story.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, cast
+
+from sqlalchemy import (
+    CursorResult,
+    Executable,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from labelwise._typing import RandomState
+from labelwise._validation import check_rng
+from labelwise.exceptions import (
+    ConflictError,
+    InvalidInputError,
+    LeaseExpired,
+    NotFoundError,
+    PermissionDenied,
+)
+from labelwise.policy import BatchPolicy, CapRule
+from labelwise.service.queue import rules
+from labelwise.service.queue.rules import (
+    DEFAULT_WINDOW,
+    GOLD_REASON,
+    Assignment,
+    Candidate,
+    CapState,
+    GoldMix,
+    NoAssignment,
+    Route,
+    allowed_kinds,
+    cap_state,
+    choose_next,
+    new_lease_expiry,
+    overlap_targets,
+    route_item,
+)
+from labelwise.service.store.labels import decode_label, encode_label, set_final_label
+from labelwise.service.store.projects import current_guideline
+from labelwise.service.store.schema import (
+    Annotation,
+    FinalLabel,
+    Item,
+    Lease,
+    Member,
+    Project,
+    ProjectMember,
+    QueueEntry,
+    Round,
+    Selection,
+    utcnow,
+)
+
+__all__ = [
+    "ClaimResult",
+    "claim_next",
+    "enqueue_round",
+    "expire_leases",
+    "flag_lease",
+    "queue_status",
+    "renew_lease",
+    "skip_lease",
+    "submit_annotation",
+    "undo_last",
+]
+
+#: Active leases a member may hold at once (the UI prefetches one).
+MAX_HELD = 2
+#: Why an annotator may flag an item.
+FLAGS = ("ambiguous", "guideline_gap", "other")
+#: Days of a member's leases loaded for the caps (covers the current week).
+CAP_DAYS = 7
+
+OPEN, SUPERSEDED = "open", "superseded"
+ACTIVE, SUBMITTED, SKIPPED, FLAGGED, EXPIRED = (
+    "active",
+    "submitted",
+    "skipped",
+    "flagged",
+    "expired",
+)
+QUEUE_SOURCE = "queue"
+#: Final-label methods the queue writes, and so may replace or remove.
+_QUEUE_METHODS = ("single", "agreement")
+#: Claims lost to other members within one window before it is reloaded.
+_RACES_PER_WINDOW = 8
+_MAX_WINDOWS = 8
+_KEY_MAX = 200
+#: Ids per IN list (SQLite allows 32766 bound parameters).
+_CHUNK = 5000
+_NO_SYNC = {"synchronize_session": False}
+_Outcome = Literal["closed", "seen"]
+#: The queue_entries columns enqueue_round fills, in its SELECT's order.
+_ENTRY_COLUMNS = (
+    "project_id round_id item_id rank reason target active done status created_at"
+).split()
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """The item a member now holds: its lease, payload, expiry and selection reason."""
+
+    lease_id: int
+    item_id: int
+    external_id: str
+    fields: dict[str, Any]
+    expires_at: datetime
+    reason: str
+
+
+# ------------------------------------------------------------------------ helpers
+
+
+def _utc(now: object) -> datetime:
+    if not isinstance(now, datetime) or now.utcoffset() is None:
+        raise InvalidInputError(
+            f"now must be a timezone-aware datetime. Got {now!r} instead.",
+            hint="Pass datetime.now(timezone.utc); naive datetimes are ambiguous.",
+        )
+    return now.astimezone(UTC)
+
+
+def _aware(moment: datetime) -> datetime:
+    """A stored time as aware UTC (SQLite gives back naive UTC datetimes)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _rowcount(session: Session, statement: Executable) -> int:
+    result = session.execute(statement, execution_options=_NO_SYNC)
+    return int(cast("CursorResult[Any]", result).rowcount)
+
+
+def _next_hint(project: Project) -> str:
+    return f"Claim the next item with POST /api/v1/projects/{project.name}/next."
+
+
+def _adjust_entries(
+    session: Session, counts: Counter[int], *, active: int = 0, done: int = 0
+) -> None:
+    """Add ``n * active`` and ``n * done`` to each entry, one UPDATE per distinct n."""
+    by_n: dict[int, list[int]] = {}
+    for entry_id, n in counts.items():
+        by_n.setdefault(n, []).append(entry_id)
+    for n, ids in sorted(by_n.items()):
+        session.execute(
+            update(QueueEntry)
+            .where(QueueEntry.id.in_(ids))
+            .values(
+                active=QueueEntry.active + n * active, done=QueueEntry.done + n * done
+            ),
+            execution_options=_NO_SYNC,
+        )
+
+
+def _latest_policy(session: Session, project: Project) -> BatchPolicy | None:
+    data = session.scalar(
+        select(Round.policy)
+        .where(Round.project_id == project.id)
+        .order_by(Round.number.desc())
+        .limit(1)
+    )
+    return None if data is None else BatchPolicy.from_dict(data)
+
+
+# ------------------------------------------------------------------------ enqueue
+
+
+def enqueue_round(*, session: Session, round: Round) -> int:
+    """Queue a round's unlabeled selections in rank order; idle open entries retire."""
+    policy = BatchPolicy.from_dict(round.policy)
+    session.execute(
+        update(QueueEntry)
+        .where(
+            QueueEntry.project_id == round.project_id,
+            QueueEntry.status == OPEN,
+            QueueEntry.active == 0,
+            QueueEntry.round_id != round.id,
+        )
+        .values(status=SUPERSEDED),
+        execution_options=_NO_SYNC,
+    )
+    labeled = exists().where(FinalLabel.item_id == Selection.item_id)
+    queued = exists().where(
+        QueueEntry.item_id == Selection.item_id,
+        QueueEntry.project_id == round.project_id,
+        QueueEntry.status == OPEN,
+    )
+    wanted = (Selection.round_id == round.id, ~labeled, ~queued)
+    order = (Selection.rank, Selection.id)
+    item_ids = session.scalars(
+        select(Selection.item_id).where(*wanted).order_by(*order)
+    ).all()
+    if not item_ids:
+        return 0
+    targets = overlap_targets(
+        item_ids,
+        overlap_k=policy.overlap_k,
+        overlap_rate=policy.overlap_rate,
+        rng=round.seed,
+    )
+    # Every entry in one INSERT ... SELECT with target 1, then the overlap ones.
+    rows = select(
+        literal(round.project_id),
+        Selection.round_id,
+        Selection.item_id,
+        Selection.rank,
+        Selection.reason,
+        literal(1),
+        literal(0),
+        literal(0),
+        literal(OPEN),
+        literal(utcnow(), QueueEntry.created_at.type),
+    ).where(*wanted)
+    session.execute(
+        insert(QueueEntry).from_select(_ENTRY_COLUMNS, rows.order_by(*order))
+    )
+    overlap = [item_id for item_id, target in targets.items() if target > 1]
+    for start in range(0, len(overlap), _CHUNK):
+        session.execute(
+            update(QueueEntry)
+            .where(
+                QueueEntry.round_id == round.id,
+                QueueEntry.item_id.in_(overlap[start : start + _CHUNK]),
+            )
+            .values(target=policy.overlap_k),
+            execution_options=_NO_SYNC,
+        )
+    if session.get_bind().dialect.name == "postgresql":
+        # Fresh planner statistics, or claims right after a bulk enqueue get a
+        # nested-loop plan over every open entry (ANALYZE counts our own rows).
+        session.execute(text("ANALYZE queue_entries"))
+    return len(item_ids)
+
+
+def expire_leases(*, session: Session, project: Project, now: datetime) -> int:
+    """Mark the active leases with ``expires_at <= now`` expired; their items reopen."""
+    now = _utc(now)
+    expired = session.execute(
+        update(Lease)
+        .where(
+            Lease.project_id == project.id,
+            Lease.status == ACTIVE,
+            Lease.expires_at <= now,
+        )
+        .values(status=EXPIRED, finished_at=now)
+        .returning(Lease.queue_entry_id),
+        execution_options=_NO_SYNC,
+    ).all()
+    entries = Counter(row[0] for row in expired if row[0] is not None)
+    _adjust_entries(session, entries, active=-1)
+    return len(expired)
+
+
+# -------------------------------------------------------------------------- claim
+
+
+def _check_member(session: Session, project: Project, member: Member) -> None:
+    if not member.active:
+        raise PermissionDenied(
+            f"Member {member.name!r} is deactivated and cannot claim items in "
+            f"project {project.name!r}.",
+            hint="Ask an admin to reactivate the account.",
+        )
+    if member.role == "admin":
+        return
+    joined = session.scalar(
+        select(ProjectMember.member_id).where(
+            ProjectMember.project_id == project.id,
+            ProjectMember.member_id == member.id,
+        )
+    )
+    if joined is None:
+        raise PermissionDenied(
+            f"Member {member.name!r} must belong to project {project.name!r} to "
+            "claim its items; they are not a member of it.",
+            hint="Ask a lead or an admin to add them to the project.",
+        )
+
+
+def _claim_result(
+    session: Session, lease_id: int, item_id: int, expires_at: datetime, reason: str
+) -> ClaimResult:
+    external_id, fields = session.execute(
+        select(Item.external_id, Item.fields).where(Item.id == item_id)
+    ).one()
+    return ClaimResult(
+        lease_id, item_id, external_id, dict(fields), _aware(expires_at), reason
+    )
+
+
+def _window(
+    session: Session, project: Project, member: Member, *, normal_only: bool = False
+) -> dict[int, tuple[int, Candidate]]:
+    """Up to DEFAULT_WINDOW open entries the member never held: item -> (entry, it)."""
+    seen = exists().where(
+        Lease.item_id == QueueEntry.item_id, Lease.member_id == member.id
+    )
+    query = select(
+        QueueEntry.id,
+        QueueEntry.item_id,
+        QueueEntry.rank,
+        QueueEntry.reason,
+        QueueEntry.target,
+        QueueEntry.active,
+        QueueEntry.done,
+    ).where(
+        QueueEntry.project_id == project.id,
+        QueueEntry.status == OPEN,
+        QueueEntry.active + QueueEntry.done < QueueEntry.target,
+        ~seen,
+    )
+    if normal_only:
+        query = query.where(QueueEntry.reason.not_in(sorted(CapRule.HARD_REASONS)))
+    rows = session.execute(
+        query.order_by(QueueEntry.rank, QueueEntry.id).limit(DEFAULT_WINDOW)
+    ).all()
+    window: dict[int, tuple[int, Candidate]] = {}
+    for entry_id, item_id, rank, reason, target, active, done in rows:
+        window.setdefault(
+            item_id, (entry_id, Candidate(item_id, rank, reason, target, active, done))
+        )
+    return window
+
+
+def _gold_mix(
+    session: Session, project: Project, member: Member, gold_rate: float
+) -> GoldMix | None:
+    if gold_rate <= 0:
+        return None
+    seen = exists().where(Lease.item_id == Item.id, Lease.member_id == member.id)
+    gold_ids = session.scalars(
+        select(Item.id)
+        .where(Item.project_id == project.id, Item.role == "gold", ~seen)
+        .order_by(Item.id)
+        .limit(DEFAULT_WINDOW)
+    ).all()
+    if not gold_ids:
+        return None
+    served, gold = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((Lease.reason == GOLD_REASON, 1), else_=0)), 0),
+        ).where(Lease.project_id == project.id, Lease.member_id == member.id)
+    ).one()
+    return GoldMix(tuple(gold_ids), gold_rate, int(served), int(gold))
+
+
+def _caps(
+    session: Session,
+    project: Project,
+    member: Member,
+    now: datetime,
+    policy: BatchPolicy | None,
+) -> tuple[CapRule, CapState]:
+    """The policy's caps and the member's counts from their last CAP_DAYS of leases."""
+    caps = CapRule() if policy is None else policy.caps
+    rows = session.execute(
+        select(Lease.created_at, Lease.reason).where(
+            Lease.member_id == member.id,
+            Lease.project_id == project.id,
+            Lease.created_at >= now - timedelta(days=CAP_DAYS),
+        )
+    ).all()
+    events = [(_aware(at), reason) for at, reason in rows]
+    return caps, cap_state(events, now, weekly_reset=caps.weekly_reset)
+
+
+def _take(
+    session: Session,
+    project: Project,
+    member: Member,
+    assignment: Assignment,
+    entry_id: int | None,
+    now: datetime,
+    expires_at: datetime,
+) -> ClaimResult | _Outcome:
+    """Claim the entry (one conditional UPDATE) and insert the lease, in a savepoint."""
+    try:
+        with session.begin_nested():
+            if entry_id is not None:
+                won = _rowcount(
+                    session,
+                    update(QueueEntry)
+                    .where(
+                        QueueEntry.id == entry_id,
+                        QueueEntry.status == OPEN,
+                        QueueEntry.active + QueueEntry.done < QueueEntry.target,
+                    )
+                    .values(active=QueueEntry.active + 1),
+                )
+                if not won:
+                    return "closed"
+            lease_id = session.execute(
+                insert(Lease)
+                .values(
+                    project_id=project.id,
+                    item_id=assignment.item_id,
+                    member_id=member.id,
+                    queue_entry_id=entry_id,
+                    reason=assignment.reason,
+                    status=ACTIVE,
+                    created_at=now,
+                    expires_at=expires_at,
+                )
+                .returning(Lease.id)
+            ).scalar_one()
+    except IntegrityError:  # UNIQUE(item_id, member_id): this member holds it already
+        return "seen"
+    return _claim_result(
+        session, lease_id, assignment.item_id, expires_at, assignment.reason
+    )
+
+
+def claim_next(
+    *,
+    session: Session,
+    project: Project,
+    member: Member,
+    now: datetime,
+    ttl_seconds: float,
+    rng: RandomState = None,
+) -> ClaimResult | NoAssignment:
+    """Lease the member's next item (or return their oldest, holding MAX_HELD)."""
+    now = _utc(now)
+    expires_at = new_lease_expiry(now, ttl_seconds)
+    _check_member(session, project, member)
+    generator = check_rng(rng)
+    expire_leases(session=session, project=project, now=now)
+    held = session.execute(
+        select(Lease.id, Lease.item_id, Lease.expires_at, Lease.reason)
+        .where(
+            Lease.project_id == project.id,
+            Lease.member_id == member.id,
+            Lease.status == ACTIVE,
+        )
+        .order_by(Lease.created_at, Lease.id)
+        .limit(MAX_HELD)
+    ).all()
+    if len(held) >= MAX_HELD:
+        return _claim_result(session, *held[0])
+    policy = _latest_policy(session, project)
+    caps, state = _caps(session, project, member, now, policy)
+    gold_rate = 0.0 if policy is None else policy.gold_rate
+    seen: set[int] = set()
+    for attempt in range(_MAX_WINDOWS):
+        window = _window(session, project, member)
+        gold = _gold_mix(session, project, member, gold_rate)
+        normal_only, lost = False, 0
+        while lost < _RACES_PER_WINDOW:
+            result = choose_next(
+                [candidate for _, candidate in window.values()],
+                member_id=member.id,
+                seen_item_ids=seen,
+                state=state,
+                caps=caps,
+                now=now,
+                rng=generator,
+                gold=gold,
+            )
+            if isinstance(result, NoAssignment):
+                if result.reason == "cap_reached" and len(window) >= DEFAULT_WINDOW:
+                    # Normal items may wait beyond a window full of hard ones.
+                    normal = _window(session, project, member, normal_only=True)
+                    if normal and not normal_only:
+                        window, normal_only = normal, True
+                        continue
+                if lost and attempt < _MAX_WINDOWS - 1:
+                    break  # the window is stale: reload it
+                return result
+            entry = window.get(result.item_id) if result.rank is not None else None
+            outcome = _take(
+                session,
+                project,
+                member,
+                result,
+                None if entry is None else entry[0],
+                now,
+                expires_at,
+            )
+            if isinstance(outcome, ClaimResult):
+                return outcome
+            lost += 1
+            if outcome == "seen" or entry is None:
+                seen.add(result.item_id)
+            else:  # another member filled it first
+                candidate = entry[1]
+                full = max(candidate.target - candidate.done, 0)
+                window[result.item_id] = (
+                    entry[0],
+                    replace(candidate, active_leases=full),
+                )
+    raise ConflictError(
+        f"Member {member.name!r} could not claim an item of project {project.name!r}: "
+        f"other members took every candidate first, "
+        f"{_MAX_WINDOWS * _RACES_PER_WINDOW} times in a row.",
+        hint="Retry the request; the queue is very busy right now.",
+    )
+
+
+# ------------------------------------------------------------------ lease changes
+
+
+def _get_lease(session: Session, lease_id: int) -> Lease:
+    lease = session.get(Lease, lease_id, populate_existing=True)
+    if lease is None:
+        raise NotFoundError(
+            f"No lease with id {lease_id!r}.",
+            hint="Use the lease_id returned when the item was claimed, or claim an "
+            "item first (POST /api/v1/projects/{project}/next).",
+        )
+    return lease
+
+
+def _check_open(
+    lease: Lease, project: Project, member: Member, now: datetime, verb: str
+) -> None:
+    """Raise unless ``member`` holds ``lease``, active and unexpired at ``now``."""
+    if lease.member_id != member.id:
+        raise PermissionDenied(
+            f"Lease {lease.id} belongs to member {lease.member_id}; member "
+            f"{member.name!r} (id {member.id}) cannot {verb} it.",
+            hint=f"Only the member holding a lease can {verb} it. "
+            + _next_hint(project),
+        )
+    if lease.status in (SUBMITTED, SKIPPED, FLAGGED):
+        raise ConflictError(
+            f"Lease {lease.id} on item {lease.item_id} must be active to {verb} it; "
+            f"it was already {lease.status}.",
+            hint="Nothing was changed. To retry a submit, send the same idempotency "
+            f"key. {_next_hint(project)}",
+        )
+    view = rules.Lease(
+        lease.id, lease.item_id, lease.member_id, _aware(lease.expires_at)
+    )
+    if lease.status == EXPIRED or rules.is_expired(view, now):
+        raise LeaseExpired(
+            f"Lease {lease.id} on item {lease.item_id} expired at "
+            f"{view.expires_at.isoformat()} (now {now.isoformat()}); it must be "
+            f"active and unexpired to {verb} it.",
+            hint=f"Your work on item {lease.item_id} was not saved. "
+            + _next_hint(project),
+        )
+
+
+def _held(
+    session: Session, lease_id: int, member: Member, now: datetime, verb: str
+) -> tuple[Lease, Project]:
+    lease = _get_lease(session, lease_id)
+    project = session.get(Project, lease.project_id)
+    assert project is not None  # the foreign key guarantees it
+    _check_open(lease, project, member, now, verb)
+    return lease, project
+
+
+def _close(
+    session: Session,
+    lease_id: int,
+    member: Member,
+    now: datetime,
+    verb: str,
+    **values: Any,
+) -> bool:
+    """The conditional UPDATE that takes an active, unexpired lease out of "active"."""
+    return bool(
+        _rowcount(
+            session,
+            update(Lease)
+            .where(
+                Lease.id == lease_id,
+                Lease.member_id == member.id,
+                Lease.status == ACTIVE,
+                Lease.expires_at > now,
+            )
+            .values(**values),
+        )
+    )
+
+
+def _lost_race(
+    session: Session, lease_id: int, member: Member, now: datetime, verb: str
+) -> ConflictError:
+    """The error for a lease changed by someone else between our read and write."""
+    _held(session, lease_id, member, now, verb)  # raises with the precise reason
+    return ConflictError(  # pragma: no cover - the re-check above always raises
+        f"Lease {lease_id} changed while member {member.name!r} tried to {verb} it.",
+        hint="Retry the request.",
+    )
+
+
+def _end(
+    session: Session,
+    lease_id: int,
+    member: Member,
+    now: datetime,
+    verb: str,
+    status: str,
+    **values: Any,
+) -> Lease:
+    now = _utc(now)
+    lease, _ = _held(session, lease_id, member, now, verb)
+    if not _close(
+        session, lease_id, member, now, verb, status=status, finished_at=now, **values
+    ):
+        raise _lost_race(session, lease_id, member, now, verb)
+    if lease.queue_entry_id is not None:
+        _adjust_entries(session, Counter([lease.queue_entry_id]), active=-1)
+    return _get_lease(session, lease_id)
+
+
+def skip_lease(
+    *, session: Session, lease_id: int, member: Member, now: datetime
+) -> Lease:
+    """Give the item back: it returns to the queue, never to this member."""
+    return _end(session, lease_id, member, now, "skip", SKIPPED)
+
+
+def flag_lease(
+    *,
+    session: Session,
+    lease_id: int,
+    member: Member,
+    flag: str,
+    note: str | None = None,
+    now: datetime,
+) -> Lease:
+    """End the lease as flagged (ambiguous, guideline_gap, other); it goes to review."""
+    if flag not in FLAGS:
+        raise InvalidInputError(
+            f"A flag must be one of {', '.join(FLAGS)}. Got {flag!r} instead.",
+            hint="Pick the flag that says what is wrong with the item, and explain "
+            "it in the note.",
+        )
+    if note is not None and not isinstance(note, str):
+        raise InvalidInputError(
+            f"A flag's note must be text or None. Got {note!r} instead.",
+            hint="Describe the problem in a sentence.",
+        )
+    return _end(session, lease_id, member, now, "flag", FLAGGED, flag=flag, note=note)
+
+
+def renew_lease(
+    *,
+    session: Session,
+    lease_id: int,
+    member: Member,
+    now: datetime,
+    ttl_seconds: float,
+) -> datetime:
+    """Extend an active lease to ``max(expires_at, now + ttl_seconds)``."""
+    now = _utc(now)
+    lease, _ = _held(session, lease_id, member, now, "renew")
+    view = rules.Lease(
+        lease.id, lease.item_id, lease.member_id, _aware(lease.expires_at)
+    )
+    expires_at = rules.renew(view, now, ttl_seconds).expires_at
+    if not _close(session, lease_id, member, now, "renew", expires_at=expires_at):
+        raise _lost_race(session, lease_id, member, now, "renew")
+    return expires_at
+
+
+# ------------------------------------------------------------------ submit / undo
+
+
+def _check_key(key: object) -> str | None:
+    if key is None:
+        return None
+    if isinstance(key, str) and 0 < len(key.strip()) <= _KEY_MAX:
+        return key
+    raise InvalidInputError(
+        f"An idempotency key must be a non-empty string of at most {_KEY_MAX} "
+        f"characters. Got {key!r} instead.",
+        hint="Send a fresh UUID with each new answer and the same one on a retry.",
+    )
+
+
+def _check_time(time_spent_ms: object) -> int | None:
+    if time_spent_ms is None:
+        return None
+    if isinstance(time_spent_ms, int) and not isinstance(time_spent_ms, bool):
+        if time_spent_ms >= 0:
+            return time_spent_ms
+    raise InvalidInputError(
+        f"time_spent_ms must be an int >= 0 or None. Got {time_spent_ms!r} instead.",
+        hint="Send the milliseconds spent on the item, or leave it out.",
+    )
+
+
+def _replay(
+    session: Session, key: str, lease_id: int, member: Member
+) -> tuple[Annotation, bool] | None:
+    """The annotation already saved under ``key`` (a retried submit), if any."""
+    annotation = session.scalar(
+        select(Annotation).where(Annotation.idempotency_key == key)
+    )
+    if annotation is None:
+        return None
+    if annotation.member_id != member.id or annotation.lease_id != lease_id:
+        raise ConflictError(
+            f"Idempotency key {key!r} was already used for annotation "
+            f"{annotation.id} (lease {annotation.lease_id}, member "
+            f"{annotation.member_id}); this submit is for lease {lease_id} by member "
+            f"{member.id}.",
+            hint="Use a fresh key (e.g. a UUID) for every new answer; reuse a key "
+            "only to retry the very same submit.",
+        )
+    return annotation, False
+
+
+def _route(session: Session, project: Project, item_id: int, target: int) -> Route:
+    """Route a pool item over all its queue votes and flags; the final label follows."""
+    votes: list[str] = []
+    flags: list[str] = []
+    for label, flag in session.execute(
+        select(Annotation.label, Annotation.flag)
+        .where(Annotation.item_id == item_id, Annotation.source == QUEUE_SOURCE)
+        .order_by(Annotation.id)
+    ):
+        votes.append(label)
+        flags.append(flag or "")
+    flags += [
+        flag or ""
+        for flag in session.scalars(
+            select(Lease.flag).where(Lease.item_id == item_id, Lease.status == FLAGGED)
+        )
+    ]
+    route = route_item(votes, flags=flags, overlap_target=target)
+    if route.kind == "final" and route.label is not None:
+        item = session.get(Item, item_id)
+        assert item is not None
+        set_final_label(
+            session=session,
+            item=item,
+            label=decode_label(project, route.label),
+            method=route.reason,
+            n_annotations=len(votes),
+        )
+    else:
+        session.execute(
+            delete(FinalLabel).where(
+                FinalLabel.item_id == item_id, FinalLabel.method.in_(_QUEUE_METHODS)
+            ),
+            execution_options=_NO_SYNC,
+        )
+    return route
+
+
+def _gold_check(
+    session: Session, project: Project, item_id: int, encoded: str
+) -> dict[str, Any]:
+    """A gold item's answer checked against Item.gold_label (recorded as provenance)."""
+    role, gold_text = session.execute(
+        select(Item.role, Item.gold_label).where(Item.id == item_id)
+    ).one()
+    if role != "gold" or gold_text is None:
+        return {}
+    gold = encode_label(project, decode_label(project, gold_text))
+    route = route_item([encoded], gold_label=gold, overlap_target=1)
+    return {"gold_correct": route.kind == "final"}
+
+
+def submit_annotation(
+    *,
+    session: Session,
+    lease_id: int,
+    member: Member,
+    label: object,
+    time_spent_ms: int | None = None,
+    idempotency_key: str | None = None,
+    now: datetime,
+) -> tuple[Annotation, bool]:
+    """Save the member's answer under their lease and route the item; replays return."""
+    now = _utc(now)
+    key = _check_key(idempotency_key)
+    if key is not None and (found := _replay(session, key, lease_id, member)):
+        return found
+    try:
+        lease, project = _held(session, lease_id, member, now, "submit")
+    except ConflictError:  # a concurrent replay of this key may have just committed
+        if key is not None and (found := _replay(session, key, lease_id, member)):
+            return found
+        raise
+    encoded = encode_label(project, label)
+    spent = _check_time(time_spent_ms)
+    guideline = current_guideline(session=session, project=project)
+    entry = (
+        None
+        if lease.queue_entry_id is None
+        else session.get(QueueEntry, lease.queue_entry_id, populate_existing=True)
+    )
+    annotation = Annotation(
+        project_id=project.id,
+        item_id=lease.item_id,
+        member_id=member.id,
+        label=encoded,
+        source=QUEUE_SOURCE,
+        provenance=_gold_check(session, project, lease.item_id, encoded),
+        round_id=None if entry is None else entry.round_id,
+        reason=lease.reason,
+        time_spent_ms=spent,
+        guideline_version=None if guideline is None else guideline.version,
+        idempotency_key=key,
+        lease_id=lease.id,
+        created_at=now,
+    )
+    try:
+        with session.begin_nested():
+            if not _close(
+                session,
+                lease_id,
+                member,
+                now,
+                "submit",
+                status=SUBMITTED,
+                finished_at=now,
+            ):
+                raise _LeaseTaken
+            session.add(annotation)
+            session.flush()
+    except (_LeaseTaken, IntegrityError) as exc:
+        # Another transaction submitted first: a replay of this key, or an error.
+        if key is not None and (found := _replay(session, key, lease_id, member)):
+            return found
+        if isinstance(exc, IntegrityError):  # pragma: no cover - key races only
+            raise ConflictError(
+                f"Lease {lease_id} could not be submitted: {exc.orig}.",
+                hint="Retry the request with the same idempotency key.",
+            ) from exc
+        raise _lost_race(session, lease_id, member, now, "submit") from None
+    if entry is not None:
+        _adjust_entries(session, Counter([entry.id]), active=-1, done=1)
+        _route(session, project, lease.item_id, entry.target)
+    return annotation, True
+
+
+class _LeaseTaken(Exception):
+    """Our conditional UPDATE found the lease no longer active (rolls the savepoint)."""
+
+
+def undo_last(
+    *, session: Session, project: Project, member: Member, now: datetime
+) -> Annotation:
+    """Take back the member's newest answer while its lease runs; the lease reopens."""
+    now = _utc(now)
+    row = session.execute(
+        select(Annotation, Lease.queue_entry_id)
+        .join(Lease, Lease.id == Annotation.lease_id)
+        .where(
+            Annotation.project_id == project.id,
+            Annotation.member_id == member.id,
+            Annotation.source == QUEUE_SOURCE,
+            Lease.status == SUBMITTED,
+            Lease.expires_at > now,
+        )
+        .order_by(Annotation.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        raise ConflictError(
+            f"Member {member.name!r} has no answer in project {project.name!r} to "
+            "undo: undo takes back the newest answer while its lease still runs, "
+            f"and none is running at {now.isoformat()}.",
+            hint="Nothing was changed. Ask a reviewer to correct an older answer.",
+        )
+    annotation, entry_id = row
+    reopened = _rowcount(
+        session,
+        update(Lease)
+        .where(
+            Lease.id == annotation.lease_id,
+            Lease.status == SUBMITTED,
+            Lease.expires_at > now,
+        )
+        .values(status=ACTIVE, finished_at=None),
+    )
+    removed = reopened and _rowcount(
+        session, delete(Annotation).where(Annotation.id == annotation.id)
+    )
+    if not removed:  # pragma: no cover - needs a concurrent undo
+        raise ConflictError(
+            f"Answer {annotation.id} changed while member {member.name!r} tried to "
+            "undo it.",
+            hint="Reload the item and try again.",
+        )
+    session.expunge(annotation)
+    if entry_id is not None:
+        _adjust_entries(session, Counter([entry_id]), active=1, done=-1)
+        target = session.scalar(
+            select(QueueEntry.target).where(QueueEntry.id == entry_id)
+        )
+        _route(session, project, annotation.item_id, int(target or 1))
+    return annotation
+
+
+# ------------------------------------------------------------------------- status
+
+
+def queue_status(
+    *, session: Session, project: Project, member: Member | None = None, now: datetime
+) -> dict[str, Any]:
+    """Counts for the progress line: open entries, active leases, today, caps."""
+    now = _utc(now)
+    open_entries, remaining = session.execute(
+        select(
+            func.count(),
+            func.coalesce(
+                func.sum(QueueEntry.target - QueueEntry.active - QueueEntry.done), 0
+            ),
+        ).where(
+            QueueEntry.project_id == project.id,
+            QueueEntry.status == OPEN,
+            QueueEntry.active + QueueEntry.done < QueueEntry.target,
+        )
+    ).one()
+    day = datetime(now.year, now.month, now.day, tzinfo=UTC)
+    leases = (
+        select(func.count())
+        .select_from(Lease)
+        .where(Lease.project_id == project.id, Lease.status == ACTIVE)
+        .where(Lease.expires_at > now)
+    )
+    done = (
+        select(func.count())
+        .select_from(Annotation)
+        .where(
+            Annotation.project_id == project.id,
+            Annotation.source == QUEUE_SOURCE,
+            Annotation.created_at >= day,
+        )
+    )
+    flagged = (
+        select(func.count())
+        .select_from(Lease)
+        .where(Lease.project_id == project.id, Lease.status == FLAGGED)
+    )
+    status: dict[str, Any] = {
+        "project": project.name,
+        "open_entries": int(open_entries),
+        "remaining": int(remaining),
+        "active_leases": int(session.scalar(leases) or 0),
+        "flagged": int(session.scalar(flagged) or 0),
+        "done_today": int(session.scalar(done) or 0),
+        "member": None,
+    }
+    if member is not None:
+        policy = _latest_policy(session, project)
+        caps, state = _caps(session, project, member, now, policy)
+        status["member"] = {
+            "member_id": member.id,
+            "active_leases": int(
+                session.scalar(leases.where(Lease.member_id == member.id)) or 0
+            ),
+            "done_today": int(
+                session.scalar(done.where(Annotation.member_id == member.id)) or 0
+            ),
+            "caps": {
+                **caps.to_dict(),
+                "hard_today": state.hard_today,
+                "normal_today": state.normal_today,
+                "hard_this_week": state.hard_this_week,
+                "total_this_week": state.total_this_week,
+                "hard_allowed": "hard" in allowed_kinds(state, caps),
+            },
+        }
+    return status

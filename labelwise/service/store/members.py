@@ -1,0 +1,373 @@
+"""Members, their project memberships, passwords and API tokens.
+
+Passwords are hashed with Argon2 (argon2-cffi); API tokens are random
+``secrets.token_urlsafe(32)`` strings stored only as their SHA-256 hex digest.
+Neither is ever stored or logged in clear: :func:`create_member`,
+:func:`rotate_token` and :func:`ensure_admin` return them once, to be shown to
+the person and forgotten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from labelwise.exceptions import (
+    ConfigError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDenied,
+)
+from labelwise.service.store.schema import (
+    MEMBER_ROLES,
+    Lease,
+    Member,
+    Project,
+    ProjectMember,
+)
+
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
+__all__ = [
+    "ADMIN_NAME",
+    "MEMBER_ROLES",
+    "NotAuthenticated",
+    "add_to_project",
+    "authenticate_token",
+    "check_role",
+    "create_member",
+    "create_owned_project",
+    "ensure_admin",
+    "get_member",
+    "get_visible_lease",
+    "get_visible_project",
+    "hash_token",
+    "is_member",
+    "join_project",
+    "list_members",
+    "list_visible_projects",
+    "project_members",
+    "rotate_token",
+    "update_member",
+    "verify_password",
+]
+
+#: The name :func:`ensure_admin` gives the first administrator.
+ADMIN_NAME = "admin"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,199}")
+_TOKEN_BYTES = 32
+_PASSWORD_BYTES = 18
+
+
+class NotAuthenticated(PermissionDenied):
+    """No valid credentials: an unknown, revoked or missing token or password."""
+
+    code = "not_authenticated"
+
+
+@lru_cache(maxsize=1)
+def _hasher() -> PasswordHasher:
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
+
+
+def hash_token(token: str) -> str:
+    """The stored form of an API token: its SHA-256 hex digest."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _new_token() -> str:
+    return secrets.token_urlsafe(_TOKEN_BYTES)
+
+
+def check_role(role: str) -> str:
+    """``role`` if it is a member role, else ConfigError listing the roles."""
+    if role not in MEMBER_ROLES:
+        raise ConfigError(
+            f"A member's role must be one of {', '.join(MEMBER_ROLES)}. "
+            f"Got {role!r} instead.",
+            hint="admin: everything; lead: their projects' items, rounds, "
+            "annotations and members; reviewer and annotator: the queue.",
+        )
+    return role
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InvalidInputError(
+            "A member name must be 1 to 200 letters, digits or . _ @ + - and start "
+            f"with a letter or digit. Got {name!r} instead.",
+            hint="Use a login-like name such as 'ana' or 'ana.lopez@example.org'.",
+        )
+    return name
+
+
+def _exists(name: str) -> ConflictError:
+    return ConflictError(
+        f"Cannot create member {name!r}: a member with that name already exists "
+        "(member names are unique).",
+        hint=f"Pick another name; to give {name!r} a new token use "
+        f"`labelwise user token {name}`.",
+    )
+
+
+def create_member(
+    *,
+    session: Session,
+    name: str,
+    role: str,
+    project: Project | str | None = None,
+) -> tuple[Member, str, str]:
+    """Create a member (in ``project``): returns it, its password and its token."""
+    name = _check_name(name)
+    role = check_role(role)
+    if isinstance(project, str):
+        from labelwise.service.store.projects import get_project
+
+        project = get_project(session=session, name=project)
+    if session.scalar(select(Member.id).where(Member.name == name)) is not None:
+        raise _exists(name)
+    password = secrets.token_urlsafe(_PASSWORD_BYTES)
+    token = _new_token()
+    member = Member(
+        name=name,
+        role=role,
+        password_hash=_hasher().hash(password),
+        token_hash=hash_token(token),
+        active=True,
+    )
+    session.add(member)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # pragma: no cover - a concurrent create won
+        raise _exists(name) from exc
+    if project is not None:
+        add_to_project(session=session, member=member, project=project)
+    return member, password, token
+
+
+def get_member(*, session: Session, name: str) -> Member:
+    """The member called ``name``."""
+    member = session.scalar(select(Member).where(Member.name == name))
+    if member is None:
+        raise NotFoundError(
+            f"No member named {name!r} (names are case-sensitive).",
+            hint="Check the name (`labelwise user list` lists them), or create "
+            f"the member with `labelwise user add {name} --role annotator`.",
+        )
+    return member
+
+
+def list_members(*, session: Session) -> list[Member]:
+    """Every member, by name."""
+    return list(session.scalars(select(Member).order_by(Member.name)))
+
+
+def is_member(*, session: Session, member: Member, project: Project) -> bool:
+    """True when ``member`` belongs to ``project`` (admins only when added)."""
+    return (
+        session.scalar(
+            select(ProjectMember.member_id).where(
+                ProjectMember.project_id == project.id,
+                ProjectMember.member_id == member.id,
+            )
+        )
+        is not None
+    )
+
+
+def add_to_project(*, session: Session, member: Member, project: Project) -> bool:
+    """Make ``member`` a member of ``project``; False when it already was."""
+    if is_member(session=session, member=member, project=project):
+        return False
+    session.add(ProjectMember(project_id=project.id, member_id=member.id))
+    session.flush()
+    return True
+
+
+def join_project(
+    *, session: Session, project: Project, name: str
+) -> tuple[Member, bool]:
+    """Add the member called ``name`` to ``project``; True when newly added."""
+    member = get_member(session=session, name=name)
+    return member, add_to_project(session=session, member=member, project=project)
+
+
+def create_owned_project(
+    *, session: Session, member: Member, name: str, **spec: Any
+) -> Project:
+    """Create a project (see ``create_project``) with ``member`` as its first member."""
+    from labelwise.service.store.projects import create_project
+
+    project = create_project(session=session, name=name, **spec)
+    add_to_project(session=session, member=member, project=project)
+    return project
+
+
+def project_members(*, session: Session, project: Project) -> list[Member]:
+    """The members of ``project``, by name."""
+    return list(
+        session.scalars(
+            select(Member)
+            .join(ProjectMember, ProjectMember.member_id == Member.id)
+            .where(ProjectMember.project_id == project.id)
+            .order_by(Member.name)
+        )
+    )
+
+
+def list_visible_projects(*, session: Session, member: Member) -> list[Project]:
+    """The projects ``member`` may see, by name: its own, or every one for admins."""
+    query = select(Project).order_by(Project.name)
+    if member.role != "admin":
+        query = query.join(ProjectMember, ProjectMember.project_id == Project.id).where(
+            ProjectMember.member_id == member.id
+        )
+    return list(session.scalars(query))
+
+
+def get_visible_project(*, session: Session, member: Member, name: str) -> Project:
+    """Project ``name`` if ``member`` may see it; otherwise as if it did not exist."""
+    project = session.scalar(select(Project).where(Project.name == name))
+    if project is not None and (
+        member.role == "admin"
+        or is_member(session=session, member=member, project=project)
+    ):
+        return project
+    names = [p.name for p in list_visible_projects(session=session, member=member)]
+    yours = (
+        f"Your projects: {', '.join(names)}." if names else "You have no projects yet."
+    )
+    raise NotFoundError(
+        f"No project named {name!r} among your projects. {yours}",
+        hint="Check the name, or ask an admin or the project's lead to add you.",
+    )
+
+
+def get_visible_lease(*, session: Session, member: Member, lease_id: int) -> Lease:
+    """Lease ``lease_id`` if its project is one ``member`` may see; else NotFound."""
+    lease = session.get(Lease, lease_id)
+    if lease is not None:
+        project = session.get(Project, lease.project_id)
+        if project is not None and (
+            member.role == "admin"
+            or is_member(session=session, member=member, project=project)
+        ):
+            return lease
+    raise NotFoundError(
+        f"No lease with id {lease_id} in your projects.",
+        hint="Use the lease_id returned when you claimed the item "
+        "(POST /api/v1/projects/{project}/next).",
+    )
+
+
+def authenticate_token(*, session: Session, token: str) -> Member:
+    """The active member whose API token is ``token``."""
+    member = None
+    if token:
+        member = session.scalar(
+            select(Member).where(Member.token_hash == hash_token(token))
+        )
+    if member is None or not member.active:
+        raise NotAuthenticated(
+            "Expected a valid API token (Authorization: Bearer TOKEN). The token "
+            "given is unknown, revoked or belongs to a deactivated member.",
+            hint="Ask an admin for a new token (`labelwise user token NAME`).",
+        )
+    return member
+
+
+def verify_password(*, session: Session, name: str, password: str) -> Member:
+    """The active member ``name`` if ``password`` is theirs."""
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    member = session.scalar(select(Member).where(Member.name == name))
+    stored = member.password_hash if member is not None else None
+    try:
+        if stored is None:
+            # Same work for unknown names, so timing does not reveal them.
+            _hasher().verify(_dummy_hash(), password + "\0")
+        elif _hasher().verify(stored, password):
+            if member is not None and member.active:
+                if _hasher().check_needs_rehash(stored):
+                    member.password_hash = _hasher().hash(password)
+                return member
+    except (VerificationError, InvalidHashError):
+        pass
+    raise NotAuthenticated(
+        "Expected a member name and its password. The name is unknown, the "
+        "password is wrong, or the member is deactivated.",
+        hint="Check both; an admin can issue a new token with "
+        "`labelwise user token NAME`.",
+    )
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return _hasher().hash(secrets.token_urlsafe(_PASSWORD_BYTES))
+
+
+def _resolve(session: Session, member: Member | str) -> Member:
+    if isinstance(member, str):
+        return get_member(session=session, name=member)
+    return member
+
+
+def rotate_token(*, session: Session, member: Member | str) -> tuple[Member, str]:
+    """Give ``member`` (or its name) a new API token; the old one stops working."""
+    member = _resolve(session, member)
+    token = _new_token()
+    member.token_hash = hash_token(token)
+    session.flush()
+    return member, token
+
+
+def _active_admins(session: Session) -> list[int]:
+    return list(
+        session.scalars(
+            select(Member.id).where(Member.role == "admin", Member.active.is_(True))
+        )
+    )
+
+
+def update_member(
+    *,
+    session: Session,
+    member: Member | str,
+    role: str | None = None,
+    active: bool | None = None,
+) -> Member:
+    """Change ``member``'s (or name's) role or active flag; keeps one admin."""
+    member = _resolve(session, member)
+    new_role = member.role if role is None else check_role(role)
+    new_active = member.active if active is None else bool(active)
+    was_admin = member.role == "admin" and member.active
+    stays_admin = new_role == "admin" and new_active
+    if was_admin and not stays_admin and _active_admins(session) == [member.id]:
+        raise ConflictError(
+            f"Cannot demote or deactivate {member.name!r}: it is the last active "
+            "admin, and labelwise needs one.",
+            hint="Make another member admin first.",
+        )
+    member.role = new_role
+    member.active = new_active
+    session.flush()
+    return member
+
+
+def ensure_admin(*, session: Session) -> tuple[Member, str, str] | None:
+    """Create an ``admin`` with a random password and token if no admin exists."""
+    exists = session.scalar(select(Member.id).where(Member.role == "admin").limit(1))
+    if exists is not None:
+        return None
+    return create_member(session=session, name=ADMIN_NAME, role="admin")
