@@ -90,6 +90,14 @@ def import_command(
         str | None,
         typer.Option(help="Keep only records whose 'split' column equals this."),
     ] = None,
+    ignore_labels: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-labels",
+            help="Import the items without their labels (replay a labeled file as "
+            "an unlabeled pool).",
+        ),
+    ] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -115,6 +123,7 @@ def import_command(
                         format=format.value,
                         id_field=id_field,
                         split=split,
+                        ignore_labels=ignore_labels,
                         progress=tick,
                     ),
                 )

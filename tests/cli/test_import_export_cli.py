@@ -148,3 +148,28 @@ def test_role_is_required_and_checked(db, sms):
     )
     assert result.exit_code == 2
     assert "pool" in result.stderr
+
+
+def test_ignore_labels_imports_an_unlabeled_pool(db, sms):
+    result = runner.invoke(
+        app,
+        ["import", "sms", str(sms), "--role", "pool", "--ignore-labels",
+         "--db", db, "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["items"], report["labels"]) == (5, 0)
+    shown = json.loads(
+        runner.invoke(app, ["project", "show", "sms", "--json", "--db", db]).stdout
+    )
+    assert (shown["labeled"], shown["unlabeled"]) == (0, 5)
+
+
+def test_ignore_labels_is_refused_for_validation_items(db, sms):
+    result = runner.invoke(
+        app,
+        ["import", "sms", str(sms), "--role", "validation", "--ignore-labels",
+         "--db", db],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "validation items need their labels" in result.stderr

@@ -39,6 +39,11 @@ _PROVENANCE_COLUMNS = ("annotator", "annotated_at")
 _LS_TOP = ("id", "data", "annotations", "completions", "predictions", "meta")
 #: Prodigy keys kept as Prodigy provenance rather than as extra data.
 _PRODIGY_KEYS = ("answer", "label", "accept", "options")
+#: The keys that carry labels, dropped when an import ignores labels.
+_LABEL_KEYS = {
+    "label-studio": ("annotations",),
+    "prodigy": ("answer", "accept", "label"),
+}
 
 
 class _Unfit(Exception):
@@ -181,9 +186,15 @@ class Normalizer:
     """Turns the records of one file into candidates for one project."""
 
     def __init__(
-        self, project: Project, fmt: str, file: str, id_field: str | None
+        self,
+        project: Project,
+        fmt: str,
+        file: str,
+        id_field: str | None,
+        ignore_labels: bool = False,
     ) -> None:
         self.project = project
+        self.ignore_labels = ignore_labels
         self.format = fmt
         self.file = file
         self.id_field = id_field
@@ -222,6 +233,11 @@ class Normalizer:
     def __call__(self, raw: RawRecord) -> tuple[Candidate | None, list[RecordError]]:
         """The candidate of ``raw``, or None and what is wrong with it."""
         record = _Record(self.file, raw.line)
+        if self.ignore_labels:
+            dropped = _LABEL_KEYS.get(self.format, ("label",))
+            raw = RawRecord(
+                raw.line, {k: v for k, v in raw.data.items() if k not in dropped}
+            )
         try:
             if self.format == "label-studio":
                 candidate = self._label_studio(raw, record)

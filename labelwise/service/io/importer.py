@@ -415,12 +415,15 @@ def import_file(
     format: str = "auto",
     id_field: str | None = None,
     split: str | None = None,
+    ignore_labels: bool = False,
     progress: Callable[[], None] | None = None,
 ) -> ImportReport:
     """Import every record of ``path`` into ``project`` as ``role`` items, or none.
 
-    ``progress`` is called once per record and pass (two passes: validate,
-    write). Raises ImportRejected listing every bad record; nothing is written.
+    ``ignore_labels`` imports the items without their labels (to replay a
+    labeled file as an unlabeled pool). ``progress`` is called once per record
+    and pass (two passes: validate, write). Raises ImportRejected listing every
+    bad record; nothing is written.
     """
     if role not in ITEM_ROLES:
         raise InvalidInputError(
@@ -430,7 +433,13 @@ def import_file(
     file = _check_file(path)
     fmt = resolve_format(file, format)
     source = RecordSource(file, fmt)
-    normalizer = Normalizer(project, fmt, str(path), id_field)
+    if ignore_labels and role in _NEEDS_LABEL:
+        raise InvalidInputError(
+            f"{role} items need their labels; --ignore-labels cannot be used "
+            f"with --role {role}.",
+            hint="Drop --ignore-labels, or import these items as --role pool.",
+        )
+    normalizer = Normalizer(project, fmt, str(path), id_field, ignore_labels)
     tick = progress or _no_tick
     plan = _Validator(session, project, normalizer, role, split).run(source, tick)
     if plan.errors:
@@ -440,7 +449,7 @@ def import_file(
             f"{count} problem{'s' if count != 1 else ''} in a file of "
             f"{plan.records} record{'s' if plan.records != 1 else ''}; "
             "nothing was written.",
-            errors=plan.errors,
+            errors=sorted(plan.errors, key=lambda error: error.line),
             hint="Fix every record listed (FILE:LINE: field: problem) and import "
             "the file again; see docs/import-export.md.",
         )

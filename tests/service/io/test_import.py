@@ -272,11 +272,12 @@ def test_same_content_with_another_label_is_refused(tmp_path, make_project, run_
          {"text": "q", "label": "spam"}],
     )  # fmt: skip
     error = rejected(run_import, "p", path)
-    assert [(e.line, e.field) for e in error.errors] == [(3, "label"), (1, "label")]
+    assert [(e.line, e.field) for e in error.errors] == [(1, "label"), (3, "label")]
+    # Errors come sorted by line.
+    assert "already in project 'p'" in error.errors[0].message
     assert (
-        "same content as line 2 but spam here and ham there" in error.errors[0].message
+        "same content as line 2 but spam here and ham there" in error.errors[1].message
     )
-    assert "already in project 'p'" in error.errors[1].message
 
 
 def test_unknown_labels(tmp_path, make_project, run_import):
