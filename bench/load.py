@@ -27,9 +27,16 @@ takes about 35 s and would otherwise be repeated for every N. The annotators
 are made in-process with the same use-case as ``labelwise user add`` (one
 process start per member would take ~4 s each).
 
+Each client first makes one unmeasured claim and answer (one client after the
+other), so connection set-up and first-call costs stay out of the figures.
+By default the annotators send their requests back to back (no think time):
+that measures the server at saturation. ``--think MS`` holds each item for
+uniform(0, 2 * MS) ms before answering, as people do.
+
 The load generator and the server share this machine's cores: client-side
-latency includes the client's own scheduling, and the CPU seconds of both
-sides are reported so that the figures can be read with that in mind.
+latency includes the client's own scheduling. The CPU seconds of the server,
+of PostgreSQL, of the client and of everything else on the machine are
+reported, and each run first waits (``--settle``) for the machine to be quiet.
 """
 
 from __future__ import annotations
@@ -64,7 +71,6 @@ from labelwise.service.store.members import create_member
 PROJECT = "loadbench"
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432"
 HEALTH_TIMEOUT_S = 60.0
-REQUEST_TIMEOUT_S = 30.0
 #: Extra time allowed after --duration for the last requests to finish.
 GRACE_S = 60.0
 #: An annotator stops after this many errors in a row (a dead server).
@@ -131,11 +137,13 @@ def percentile(sorted_values: list[float], p: float) -> float | None:
     return sorted_values[min(int(rank), len(sorted_values)) - 1]
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` and its descendants (Linux /proc)."""
+def cpu_snapshot(server_pid: int) -> dict[str, float]:
+    """CPU seconds so far (Linux /proc): the server process and its children,
+    every ``postgres`` process, this process, and all CPUs busy (any process)."""
     tick = os.sysconf("SC_CLK_TCK")
     children: dict[int, list[int]] = {}
     stats: dict[int, float] = {}
+    postgres = 0.0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -144,24 +152,40 @@ def cpu_seconds(pid: int) -> float:
         except OSError:
             continue
         fields = raw[raw.rindex(")") + 2 :].split()
+        cpu = (int(fields[11]) + int(fields[12])) / tick
         children.setdefault(int(fields[1]), []).append(int(entry.name))
-        stats[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
-    total, todo = 0.0, [pid]
+        stats[int(entry.name)] = cpu
+        if raw[raw.index("(") + 1 : raw.rindex(")")] == "postgres":
+            postgres += cpu
+    server, todo = 0.0, [server_pid]
     while todo:
         current = todo.pop()
-        total += stats.get(current, 0.0)
+        server += stats.get(current, 0.0)
         todo.extend(children.get(current, []))
-    return total
+    jiffies = [float(x) for x in Path("/proc/stat").read_text().split()[1:9]]
+    return {
+        "server": server,
+        "postgres": postgres,
+        "client": time.process_time(),
+        "busy": (sum(jiffies) - jiffies[3] - jiffies[4]) / tick,  # minus idle, iowait
+        "all": sum(jiffies) / tick,
+    }
 
 
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of all CPUs since boot (/proc/stat)."""
-    parts = [
-        float(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]
-    ]
-    idle = parts[3] + parts[4]  # idle + iowait
-    total = sum(parts[:8])
-    return total - idle, total
+def wait_quiet(max_wait: float, threshold: float = 25.0) -> tuple[float, float]:
+    """Wait up to ``max_wait`` s until the CPUs are less than ``threshold`` % busy
+    over 2 s (other work on a shared machine); (busy %, seconds waited)."""
+    started = time.monotonic()
+    while True:
+        first = cpu_snapshot(os.getpid())
+        time.sleep(2)
+        second = cpu_snapshot(os.getpid())
+        busy = 100 * (second["busy"] - first["busy"]) / (second["all"] - first["all"])
+        waited = time.monotonic() - started
+        if busy < threshold or waited >= max_wait:
+            if busy >= threshold:
+                log(f"the machine is still {busy:.0f} % busy after {waited:.0f} s")
+            return busy, waited
 
 
 # ---------------------------------------------------------------- databases
@@ -411,10 +435,14 @@ def _error(calls: Calls, what: str) -> None:
 
 
 async def annotator(
-    client: httpx.AsyncClient, seed: int, deadline: float, calls: Calls
+    client: httpx.AsyncClient, seed: int, deadline: float, think_ms: float, calls: Calls
 ) -> None:
+    """Claim and answer until ``deadline``; with ``think_ms`` > 0, hold each item
+    for uniform(0, 2 * think_ms) ms before answering (after a random start)."""
     rng = random.Random(seed)
     in_a_row = 0
+    if think_ms > 0:
+        await asyncio.sleep(rng.uniform(0, think_ms) / 1000)
     while time.perf_counter() < deadline and in_a_row < MAX_ERRORS_IN_A_ROW:
         start = time.perf_counter()
         try:
@@ -435,9 +463,13 @@ async def annotator(
             in_a_row += 1
             continue
         lease_id = claim.json()["lease_id"]
+        spent = rng.randint(500, 20_000)
+        if think_ms > 0:
+            spent = round(rng.uniform(0, 2 * think_ms))
+            await asyncio.sleep(spent / 1000)
         body = {
             "label": rng.choice(DEMO_LABELS),
-            "time_spent_ms": rng.randint(500, 20_000),
+            "time_spent_ms": spent,
             "idempotency_key": uuid.uuid4().hex,
         }
         start = time.perf_counter()
@@ -474,7 +506,7 @@ async def warm_up(client: httpx.AsyncClient, seed: int) -> None:
 
 
 async def run_load(
-    base: str, tokens: list[str], duration: float
+    base: str, tokens: list[str], duration: float, timeout: float, think_ms: float
 ) -> tuple[Calls, float]:
     """Run one annotator per token for ``duration`` s; (calls, elapsed seconds)."""
     calls = Calls()
@@ -482,7 +514,7 @@ async def run_load(
         httpx.AsyncClient(
             base_url=base,
             headers={"Authorization": f"Bearer {token}"},
-            timeout=REQUEST_TIMEOUT_S,
+            timeout=timeout,
         )
         for token in tokens
     ]
@@ -494,10 +526,10 @@ async def run_load(
         start = time.perf_counter()
         calls.start = start
         deadline = start + duration
-        async with asyncio.timeout(duration + GRACE_S):
+        async with asyncio.timeout(duration + timeout + 2 * think_ms / 1000 + GRACE_S):
             async with asyncio.TaskGroup() as group:
                 for i, client in enumerate(clients):
-                    group.create_task(annotator(client, i, deadline, calls))
+                    group.create_task(annotator(client, i, deadline, think_ms, calls))
         return calls, time.perf_counter() - start
     finally:
         await asyncio.gather(*(c.aclose() for c in clients))
@@ -550,16 +582,19 @@ def one_run(
             f"{backend.name}: N={n}, server pid {server.process.pid} on port "
             f"{port}, running {args.duration:g} s"
         )
-        server_cpu0, client_cpu0 = cpu_seconds(server.process.pid), time.process_time()
-        busy0, total0 = machine_busy()
+        quiet = wait_quiet(args.settle)
+        before = cpu_snapshot(server.process.pid)
         load_before = Path("/proc/loadavg").read_text().split()[:3]
-        calls, elapsed = asyncio.run(run_load(server.base, tokens, args.duration))
-        busy1, total1 = machine_busy()
-        server_cpu = cpu_seconds(server.process.pid) - server_cpu0
-        client_cpu = time.process_time() - client_cpu0
+        calls, elapsed = asyncio.run(
+            run_load(server.base, tokens, args.duration, args.timeout, args.think)
+        )
+        after = cpu_snapshot(server.process.pid)
     finally:
         if server is not None:
             server.stop()
+            if args.log_dir is not None:
+                args.log_dir.mkdir(parents=True, exist_ok=True)
+                shutil.copy(server.log_path, args.log_dir)
         backend.drop(url)
     row = {
         "database": backend.name,
@@ -570,13 +605,28 @@ def one_run(
     row.update(
         {
             "server_workers": args.workers,
-            "server_cpu_s": server_cpu,
-            "client_cpu_s": client_cpu,
-            "machine_busy_pct": 100 * (busy1 - busy0) / max(total1 - total0, 1),
+            **cpu_figures(before, after),
             "loadavg_before": load_before,
+            "busy_before_pct": quiet[0],
+            "settle_waited_s": quiet[1],
+            "think_ms": args.think,
         }
     )
     return row
+
+
+def cpu_figures(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    used = {key: after[key] - before[key] for key in before}
+    return {
+        "server_cpu_s": used["server"],
+        "postgres_cpu_s": used["postgres"],
+        "client_cpu_s": used["client"],
+        "other_cpu_s": used["busy"]
+        - used["server"]
+        - used["postgres"]
+        - used["client"],
+        "machine_busy_pct": 100 * used["busy"] / max(used["all"], 1e-9),
+    }
 
 
 def fmt(value: float | None) -> str:
@@ -587,7 +637,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| database | annotators | requests | throughput (submits/s) "
         "| next p50 / p99 (ms) | submit p50 / p99 (ms) | errors "
-        "| CPU s server / client (machine busy) |",
+        "| CPU s: server / PG / client / other (busy) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -597,7 +647,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {fmt(r['next_p50_ms'])} / {fmt(r['next_p99_ms'])} "
             f"| {fmt(r['submit_p50_ms'])} / {fmt(r['submit_p99_ms'])} "
             f"| {r['errors']} "
-            f"| {r['server_cpu_s']:.1f} / {r['client_cpu_s']:.1f} "
+            f"| {r['server_cpu_s']:.1f} / {r['postgres_cpu_s']:.1f} / "
+            f"{r['client_cpu_s']:.1f} / {r['other_cpu_s']:.1f} "
             f"({r['machine_busy_pct']:.0f} %) |"
         )
     return "\n".join(lines)
@@ -633,6 +684,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="OUT",
         help="Write every figure here.",
     )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="Client timeout of one request, seconds (a timeout is an error).",
+    )
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="Mean ms an annotator holds an item before answering (default 0: "
+        "back-to-back requests, the server's saturation).",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="Before each run, wait up to S s for the machine to be under 25 %% busy.",
+    )
+    parser.add_argument(
+        "--log-dir", type=Path, default=None, help="Keep the server logs here."
+    )
     args = parser.parse_args(argv)
     args.dbs = [d.strip() for d in args.db.split(",") if d.strip()]
     if not args.dbs or set(args.dbs) - {"sqlite", "postgres"}:
@@ -643,8 +718,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--annotators takes comma-separated integers, e.g. 1,10,50")
     if any(n < 1 for n in args.counts) or args.items < 1 or args.workers < 1:
         parser.error("--annotators, --items and --workers must be positive")
-    if not 0 < args.duration <= 600:
-        parser.error("--duration must be in (0, 600] seconds")
+    if not 0 < args.duration <= 600 or not 0 < args.timeout <= 120:
+        parser.error("--duration must be in (0, 600] s and --timeout in (0, 120] s")
+    if not 0 <= args.think <= 60_000 or not 0 <= args.settle <= 600:
+        parser.error("--think must be in [0, 60000] ms and --settle in [0, 600] s")
     if any(n > 200 for n in args.counts):
         parser.error("at most 200 annotators per run")
     return args
@@ -685,7 +762,8 @@ def main(argv: list[str] | None = None) -> None:
                 "duration_s": args.duration,
                 "items": args.items,
                 "server_workers": args.workers,
-                "request_timeout_s": REQUEST_TIMEOUT_S,
+                "request_timeout_s": args.timeout,
+                "think_ms": args.think,
             },
             "environment": {
                 "cpus": os.cpu_count(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from labelwise.cli._bench import bench_app
+from labelwise.cli._demo import demo_command
 from labelwise.cli._io import export_command, import_command
 from labelwise.cli._policies import policies, strategies
 from labelwise.cli._project import project_app
@@ -32,6 +33,7 @@ app.command("export")(export_command)
 app.add_typer(project_app, name="project")
 app.add_typer(user_app, name="user")
 app.command("serve")(serve_command)
+app.command("demo")(demo_command)
 
 
 def main() -> None:

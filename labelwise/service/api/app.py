@@ -63,4 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in routers():
         app.include_router(router, prefix=API_PREFIX)
+    from labelwise.service.ui.app import mount_ui
+
+    mount_ui(app, settings)
     return app

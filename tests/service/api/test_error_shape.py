@@ -79,7 +79,7 @@ def test_404_unknown_project_unknown_item_unknown_route(client, tokens):
     assert "'missing'" in error["message"]
     error = assert_canonical_error(client.get(f"{API}/nowhere"), 404, "not_found")
     assert "/api/v1/nowhere" in error["message"]
-    assert_canonical_error(client.get("/"), 404, "not_found")
+    assert_canonical_error(client.get("/no-such-page"), 404, "not_found")
 
 
 def test_405_method_not_allowed(client):
