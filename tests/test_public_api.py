@@ -12,6 +12,7 @@ PACKAGES = [
     "labelwise.strategies",
     "labelwise.policy",
     "labelwise.simulation",
+    "labelwise.quality",
 ]
 
 
@@ -44,7 +45,7 @@ def test_library_import_loads_no_service_dependencies():
         "import sys\n"
         "import labelwise, labelwise.strategies, labelwise.policy, "
         "labelwise.simulation, labelwise.calibration, labelwise.models, "
-        "labelwise.stopping, labelwise.metrics, labelwise.data\n"
+        "labelwise.stopping, labelwise.metrics, labelwise.data, labelwise.quality\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'sqlalchemy', 'fastapi', 'typer', 'starlette', 'alembic'} "
         "or m.startswith('labelwise.service') or m.startswith('labelwise.cli'))\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from labelwise.cli._agreement import agreement
 from labelwise.cli._bench import bench_app
 from labelwise.cli._demo import demo_command
 from labelwise.cli._io import export_command, import_command
@@ -34,6 +35,7 @@ app.add_typer(project_app, name="project")
 app.add_typer(user_app, name="user")
 app.command("serve")(serve_command)
 app.command("demo")(demo_command)
+app.command("agreement")(agreement)
 
 
 def main() -> None:

@@ -1,0 +1,180 @@
+"""``labelwise agreement``: agreement figures (and final labels) of a label file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from labelwise.cli._errors import handle_errors
+from labelwise.exceptions import ConfigError, InvalidInputError, NotFoundError
+
+__all__ = ["agreement"]
+
+_FORMATS = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+_METHODS = ("dawid-skene", "majority")
+
+
+def _format(path: Path) -> str:
+    fmt = _FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise InvalidInputError(
+            f"Cannot tell the format of {path}: expected a suffix among "
+            f"{', '.join(sorted(_FORMATS))}. Got {path.suffix!r} instead.",
+            hint="Rename the file with its format's suffix.",
+        )
+    return fmt
+
+
+def _read(path: Path) -> Any:
+    import pandas as pd
+
+    if not path.exists():
+        raise NotFoundError(
+            f"Label file {path} does not exist.",
+            hint="Pass a .parquet, .csv or .jsonl file of raw labels.",
+        )
+    fmt = _format(path)
+    try:
+        if fmt == "parquet":
+            return pd.read_parquet(path)
+        if fmt == "csv":
+            return pd.read_csv(path)
+        return pd.read_json(path, lines=True)
+    except (ValueError, OSError) as exc:
+        raise InvalidInputError(
+            f"Could not read {path} as {fmt}: {exc}",
+            hint="Check the file is complete and in the format its suffix says.",
+        ) from exc
+
+
+def _is_list_column(column: Any) -> bool:
+    values = column.dropna()
+    if values.empty:
+        return False
+    first = values.iloc[0]
+    return hasattr(first, "__len__") and not isinstance(first, str | bytes)
+
+
+def _write(frame: Any, path: Path) -> None:
+    fmt = _format(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "parquet":
+        frame.to_parquet(path, index=False)
+    elif fmt == "csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_json(path, orient="records", lines=True)
+
+
+def _print_table(figures: dict[str, Any], source: Path) -> None:
+    table = Table(title=f"Agreement: {source.name}")
+    table.add_column("statistic")
+    table.add_column("value", justify="right")
+    for key, value in figures.items():
+        if value is None:
+            text = "n/a"
+        elif isinstance(value, float):
+            text = f"{value:.4f}"
+        else:
+            text = f"{value:,}"
+        table.add_row(key, text)
+    Console(highlight=False).print(table)
+
+
+def agreement(
+    file: Annotated[
+        Path, typer.Argument(help="Raw labels: a .parquet, .csv or .jsonl file.")
+    ],
+    item_column: Annotated[str, typer.Option(help="Item id column.")] = "item",
+    annotator_column: Annotated[
+        str,
+        typer.Option(help="Annotator column (a list column is exploded, aligned)."),
+    ] = "annotator",
+    label_column: Annotated[
+        str, typer.Option(help="Label column (a list column is exploded, aligned).")
+    ] = "label",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as JSON.")
+    ] = False,
+    aggregate: Annotated[
+        str | None,
+        typer.Option(help="Also write final labels: majority or dawid-skene."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="File for the final labels (.parquet, .csv or .jsonl)."),
+    ] = None,
+    tie: Annotated[
+        str, typer.Option(help="Majority tie rule: random, first or abstain.")
+    ] = "random",
+    seed: Annotated[int, typer.Option(help="Seed for random tie-breaking.")] = 0,
+) -> None:
+    """Percent agreement, Fleiss' κ, Krippendorff's α and Cohen's κ of raw labels."""
+    with handle_errors():
+        from labelwise.quality import (
+            agreement_report,
+            dawid_skene,
+            explode_annotations,
+            majority_vote,
+        )
+        from labelwise.quality._agreement import check_columns
+
+        if aggregate is not None and aggregate not in _METHODS:
+            raise ConfigError(
+                f"--aggregate must be one of {', '.join(_METHODS)}. "
+                f"Got {aggregate!r} instead."
+            )
+        if (aggregate is None) != (out is None):
+            raise ConfigError(
+                "--aggregate and --out go together: one names the method, the "
+                "other the file for the final labels.",
+                hint="Pass both, e.g. --aggregate majority --out final.csv.",
+            )
+        frame = _read(file)
+        columns = {
+            "--item-column": item_column,
+            "--annotator-column": annotator_column,
+            "--label-column": label_column,
+        }
+        check_columns(frame, columns, owner=f"labelwise agreement ({file.name})")
+        names = {"item": item_column, "annotator": annotator_column}
+        names["label"] = label_column
+        if _is_list_column(frame[annotator_column]):
+            frame = explode_annotations(
+                frame,
+                annotators=annotator_column,
+                annotations=label_column,
+                item=item_column,
+            )
+            names = {"item": "item", "annotator": "annotator", "label": "label"}
+        figures = agreement_report(frame, **names).to_dict()
+        if as_json:
+            typer.echo(json.dumps(figures, indent=2))
+        else:
+            _print_table(figures, file)
+        if aggregate is not None and out is not None:
+            if aggregate == "majority":
+                final = majority_vote(frame, **names, tie=tie, rng=seed)
+            else:
+                final = dawid_skene(
+                    frame,
+                    item=names["item"],
+                    annotator=names["annotator"],
+                    label=names["label"],
+                ).labels
+            _write(final[["item", "label", "confidence", "method"]], out)
+            if not as_json:
+                Console(highlight=False).print(
+                    f"Wrote {len(final):,} final labels ({aggregate}) to {out}."
+                )
