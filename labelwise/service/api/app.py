@@ -7,11 +7,12 @@ engine on shutdown. Routes reach both through :mod:`labelwise.service.api.deps`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 
 import labelwise
 from labelwise.service.api.errors import install_error_handlers
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    _limit_concurrent_writes(app)
     install_error_handlers(app)
     for router in routers():
         app.include_router(router, prefix=API_PREFIX)
@@ -67,3 +69,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     mount_ui(app, settings)
     return app
+
+
+#: Write requests allowed in flight at once (see :func:`_limit_concurrent_writes`).
+WRITE_SLOTS = 8
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _limit_concurrent_writes(app: FastAPI) -> None:
+    """Admit at most WRITE_SLOTS write requests at a time; the rest wait their turn.
+
+    A write request holds its transaction (and on SQLite the write lock, on
+    PostgreSQL row locks) from its first query until its session dependency
+    commits, and that commit runs on a thread of the shared thread pool. With
+    more concurrent writers than pool threads, every thread can end up waiting
+    for a lock whose holder is waiting for a thread: the server stalls until a
+    30 s timeout (measured with 50 annotators in bench/load.py). Queueing the
+    writers here, before they take a thread, keeps threads free for commits.
+    """
+    slots = asyncio.Semaphore(WRITE_SLOTS)
+
+    @app.middleware("http")
+    async def admit_writes(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if request.method in _READ_METHODS:
+            return await call_next(request)
+        async with slots:
+            return await call_next(request)
