@@ -156,7 +156,8 @@ def cpu_snapshot(server_pid: int) -> dict[str, float]:
         children.setdefault(int(fields[1]), []).append(int(entry.name))
         stats[int(entry.name)] = cpu
         if raw[raw.index("(") + 1 : raw.rindex(")")] == "postgres":
-            postgres += cpu
+            # The postmaster's reaped children: backends that ended meanwhile.
+            postgres += cpu + (int(fields[13]) + int(fields[14])) / tick
     server, todo = 0.0, [server_pid]
     while todo:
         current = todo.pop()
@@ -204,6 +205,10 @@ class Backend:
 
     def drop(self, url: str) -> None:
         raise NotImplementedError
+
+    def sessions(self, url: str) -> int | None:
+        """Connections opened to ``url`` so far (None where not known)."""
+        return None
 
     def close(self) -> None:
         pass
@@ -269,6 +274,15 @@ class PostgresBackend(Backend):
 
     def drop(self, url: str) -> None:
         self._drop_name(url.rsplit("/", 1)[1])
+
+    def sessions(self, url: str) -> int | None:
+        with self.admin.connect() as conn:
+            conn.execute(text("SELECT pg_stat_clear_snapshot()"))
+            value = conn.execute(
+                text("SELECT sessions FROM pg_stat_database WHERE datname = :name"),
+                {"name": url.rsplit("/", 1)[1]},
+            ).scalar()
+        return None if value is None else int(value)
 
     def close(self) -> None:
         for name in list(self.created):
@@ -583,12 +597,15 @@ def one_run(
             f"{port}, running {args.duration:g} s"
         )
         quiet = wait_quiet(args.settle)
+        sessions_before = backend.sessions(url)
         before = cpu_snapshot(server.process.pid)
         load_before = Path("/proc/loadavg").read_text().split()[:3]
         calls, elapsed = asyncio.run(
             run_load(server.base, tokens, args.duration, args.timeout, args.think)
         )
         after = cpu_snapshot(server.process.pid)
+        time.sleep(1)  # PostgreSQL publishes its statistics within a second
+        sessions_after = backend.sessions(url)
     finally:
         if server is not None:
             server.stop()
@@ -610,6 +627,11 @@ def one_run(
             "busy_before_pct": quiet[0],
             "settle_waited_s": quiet[1],
             "think_ms": args.think,
+            "db_connections_opened": (
+                None
+                if sessions_before is None or sessions_after is None
+                else sessions_after - sessions_before
+            ),
         }
     )
     return row
@@ -729,6 +751,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    # On SIGTERM too, unwind: stop the server, drop the databases, clean up.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rows: list[dict[str, Any]] = []
     templates: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="labelwise_load_") as tmp:
