@@ -81,11 +81,12 @@ def _limit_concurrent_writes(app: FastAPI) -> None:
 
     A write request holds its transaction (and on SQLite the write lock, on
     PostgreSQL row locks) from its first query until its session dependency
-    commits, and that commit runs on a thread of the shared thread pool. With
-    more concurrent writers than pool threads, every thread can end up waiting
-    for a lock whose holder is waiting for a thread: the server stalls until a
-    30 s timeout (measured with 50 annotators in bench/load.py). Queueing the
-    writers here, before they take a thread, keeps threads free for commits.
+    commits, across several hops onto the shared worker threads (its sync
+    dependencies, the endpoint, serialisation). With more concurrent writers
+    than threads, every thread can end up waiting for a connection or a lock
+    whose holder is waiting for a thread for its next step: the server stalls
+    until a 30 s timeout (measured with 50 annotators in bench/load.py).
+    Queueing the writers here, before they take a thread, keeps threads free.
     """
     slots = asyncio.Semaphore(WRITE_SLOTS)
 
