@@ -21,7 +21,7 @@ from labelwise._typing import IndexArray, RandomState
 from labelwise._validation import check_interval, check_rng
 from labelwise.exceptions import InvalidInputError, NotFoundError
 
-__all__ = ["Dataset", "load_dataset", "take_rows"]
+__all__ = ["Dataset", "load_dataset", "read_table", "take_rows"]
 
 DataKind = Literal["text", "tabular"]
 Features = pd.DataFrame | npt.NDArray[Any]
@@ -88,7 +88,8 @@ def take_rows(X: Features, rows: IndexArray) -> Features:
     return X[rows]
 
 
-def _read_table(path: Path, fmt: str) -> pd.DataFrame:
+def read_table(path: Path, fmt: str) -> pd.DataFrame:
+    """Read a ``parquet``, ``csv`` or ``jsonl`` table; a clear error if it is broken."""
     try:
         if fmt == "parquet":
             return pd.read_parquet(path)
@@ -155,7 +156,7 @@ def _read_any(source: str | Path) -> tuple[str, pd.DataFrame]:
             f"{', '.join(sorted(_SUFFIXES))}. Got {path.suffix!r} instead.",
             hint="Rename the file with its format's suffix.",
         )
-    frame = _load_npz(path) if fmt == "npz" else _read_table(path, fmt)
+    frame = _load_npz(path) if fmt == "npz" else read_table(path, fmt)
     return path.stem, frame
 
 

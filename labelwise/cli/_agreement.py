@@ -37,25 +37,14 @@ def _format(path: Path) -> str:
 
 
 def _read(path: Path) -> Any:
-    import pandas as pd
+    from labelwise.data import read_table
 
     if not path.exists():
         raise NotFoundError(
             f"Label file {path} does not exist.",
             hint="Pass a .parquet, .csv or .jsonl file of raw labels.",
         )
-    fmt = _format(path)
-    try:
-        if fmt == "parquet":
-            return pd.read_parquet(path)
-        if fmt == "csv":
-            return pd.read_csv(path)
-        return pd.read_json(path, lines=True)
-    except (ValueError, OSError) as exc:
-        raise InvalidInputError(
-            f"Could not read {path} as {fmt}: {exc}",
-            hint="Check the file is complete and in the format its suffix says.",
-        ) from exc
+    return read_table(path, _format(path))
 
 
 def _is_list_column(column: Any) -> bool:
