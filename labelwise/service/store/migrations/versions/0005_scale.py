@@ -1,0 +1,21 @@
+"""Schema for scale: external pools and the score cache (issue #8).
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-21 10:00:00
+"""
+
+from __future__ import annotations
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
