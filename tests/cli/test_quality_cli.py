@@ -184,3 +184,14 @@ def test_project_quality_switches_rules_and_redecides(db):
         app, ["project", "quality", "tickets", "--disagreement", "--db", db]
     )
     assert text.exit_code == 0 and "2 to review" in text.stdout
+
+
+def test_export_writes_guidelines_and_sessions_beside_the_file(db, tmp_path):
+    out = tmp_path / "tickets.jsonl"
+    result = runner.invoke(app, ["export", "tickets", "--out", str(out), "--db", db])
+    assert result.exit_code == 0, result.output
+    sidecar = json.loads((tmp_path / "tickets.jsonl.quality.json").read_text())
+    assert sidecar["project"] == "tickets"
+    assert [g["version"] for g in sidecar["guidelines"]] == [1]
+    assert sidecar["guidelines"][0]["text"] == "v1"
+    assert sidecar["sessions"] == []

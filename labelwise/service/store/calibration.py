@@ -15,8 +15,10 @@ Every function takes the session keyword-only and never commits.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -63,6 +65,8 @@ __all__ = [
     "list_sessions",
     "next_item",
     "session_report",
+    "sidecar_path",
+    "write_quality_sidecar",
 ]
 
 #: Items in a session.
@@ -643,3 +647,26 @@ def export_quality(*, session: Session, project: Project) -> dict[str, Any]:
             }
         )
     return {"project": project.name, "guidelines": guidelines, "sessions": sessions}
+
+
+def sidecar_path(out: str | os.PathLike[str]) -> Path:
+    """Where an export to ``out`` puts its guidelines and sessions: OUT.quality.json."""
+    target = Path(out)
+    return target.with_name(target.name + ".quality.json")
+
+
+def write_quality_sidecar(
+    *, session: Session, project: Project, out: str | os.PathLike[str]
+) -> Path:
+    """Write :func:`export_quality` next to an export (atomically); its path."""
+    path = sidecar_path(out)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        partial.write_text(
+            json.dumps(export_quality(session=session, project=project), indent=2),
+            encoding="utf-8",
+        )
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path

@@ -140,6 +140,13 @@ def test_session_runs_end_to_end(client, app, team):
         ).json()
         == []
     )
+    exported = client.get(
+        f"{API}/projects/tickets/quality-export", headers=bearer(team["lee"])
+    ).json()
+    assert [g["version"] for g in exported["guidelines"]] == [1]
+    (only,) = exported["sessions"]
+    assert only["status"] == "closed" and len(only["answers"]) == 40
+    assert len(only["items"]) == 20 and only["agreement"]["n_labels"] == 40
 
 
 def test_rules_pick_the_most_disputed(client, app, team):

@@ -30,6 +30,7 @@ from labelwise.service.store.calibration import (
     answer_item,
     close_session,
     create_session,
+    export_quality,
     get_session,
     list_sessions,
     next_item,
@@ -185,3 +186,9 @@ def close_calibration(
         now=now,
     )
     return session_report(session=session, project=project, cal=row)
+
+
+@router.get("/projects/{project}/quality-export")
+def quality_export(session: SessionDep, project: LeadProject) -> dict[str, Any]:
+    """Every guideline version and calibration session with its answers (leads)."""
+    return export_quality(session=session, project=project)
