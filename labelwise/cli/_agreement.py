@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from labelwise.cli._db import DbOption
 from labelwise.cli._errors import handle_errors
 from labelwise.exceptions import ConfigError, InvalidInputError, NotFoundError
 
@@ -81,10 +82,61 @@ def _print_table(figures: dict[str, Any], source: Path) -> None:
     Console(highlight=False).print(table)
 
 
+def _print_value(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _print_breakdowns(result: dict[str, Any]) -> None:
+    from labelwise.service.quality import BREAKDOWNS, FIGURES
+
+    console = Console(highlight=False)
+    for key, column in BREAKDOWNS.items():
+        rows = result[key]
+        table = Table(title=f"{key.replace('_', ' ')}")
+        table.add_column(column)
+        for figure in FIGURES:
+            table.add_column(figure.replace("_", " "), justify="right")
+        for row in rows:
+            table.add_row(str(row[column]), *(_print_value(row[f]) for f in FIGURES))
+        if rows:
+            console.print(table)
+        else:
+            console.print(f"{key.replace('_', ' ')}: no answers yet.")
+
+
+def _project_agreement(project: str, db: str | None, as_json: bool) -> None:
+    from labelwise.cli._db import open_store
+    from labelwise.service.quality import FIGURES, project_agreement
+    from labelwise.service.store import get_project, read_only
+
+    engine, factory = open_store(db)
+    try:
+        with read_only(factory) as session:
+            found = get_project(session=session, name=project)
+            result = project_agreement(session=session, project=found)
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    _print_table({key: result[key] for key in FIGURES}, Path(f"project {project}"))
+    _print_breakdowns(result)
+
+
 def agreement(
     file: Annotated[
-        Path, typer.Argument(help="Raw labels: a .parquet, .csv or .jsonl file.")
-    ],
+        Path | None,
+        typer.Argument(
+            help="Raw labels: a .parquet, .csv or .jsonl file (or use --project).",
+            show_default=False,
+        ),
+    ] = None,
     item_column: Annotated[str, typer.Option(help="Item id column.")] = "item",
     annotator_column: Annotated[
         str,
@@ -108,9 +160,36 @@ def agreement(
         str, typer.Option(help="Majority tie rule: random, first or abstain.")
     ] = "random",
     seed: Annotated[int, typer.Option(help="Seed for random tie-breaking.")] = 0,
+    project: Annotated[
+        str | None,
+        typer.Option(
+            help="Read a project's stored queue answers instead of FILE; adds "
+            "breakdowns per reason, label, week and guideline version.",
+            show_default=False,
+        ),
+    ] = None,
+    db: DbOption = None,
 ) -> None:
     """Percent agreement, Fleiss' κ, Krippendorff's α and Cohen's κ of raw labels."""
     with handle_errors():
+        if (file is None) == (project is None):
+            raise ConfigError(
+                "labelwise agreement reads either a label FILE or a project's "
+                f"stored answers (--project NAME). Got "
+                f"{'both' if file is not None else 'neither'}.",
+                hint="Pass a file, e.g. `labelwise agreement labels.csv`, or "
+                "`labelwise agreement --project NAME`.",
+            )
+        if project is not None:
+            if aggregate is not None or out is not None:
+                raise ConfigError(
+                    "--aggregate/--out work on a label FILE; a project's final "
+                    "labels follow its own aggregation setting.",
+                    hint="Use `labelwise project quality NAME --aggregation ...`.",
+                )
+            _project_agreement(project, db, as_json)
+            return
+        assert file is not None
         from labelwise.quality import (
             agreement_report,
             dawid_skene,

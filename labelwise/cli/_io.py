@@ -182,6 +182,7 @@ def export_command(
     with handle_errors():
         from labelwise.exceptions import InvalidInputError
         from labelwise.service.io import export_project
+        from labelwise.service.store.calibration import write_quality_sidecar
         from labelwise.service.store.engine import read_only
         from labelwise.service.store.items import count_items
         from labelwise.service.store.projects import get_project
@@ -211,6 +212,8 @@ def export_command(
                         progress=tick,
                     ),
                 )
+                # Guideline versions and calibration sessions (#6), beside the file.
+                write_quality_sidecar(session=session, project=project, out=out)
         finally:
             engine.dispose()
     if as_json:

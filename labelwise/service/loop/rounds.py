@@ -32,6 +32,7 @@ from labelwise.service.loop.training import (
     record_model_version,
     train_model,
 )
+from labelwise.service.quality import refresh_before_round
 from labelwise.service.queue.service import enqueue_round
 from labelwise.service.store.items import count_items, labeled_items, unlabeled_pool
 from labelwise.service.store.schema import Item, Project, Round, Selection
@@ -246,6 +247,7 @@ def run_round(
     if not candidate_ids:
         raise _empty_pool(session, project)
     candidates = item_features(project, candidate_fields)
+    refresh_before_round(session=session, project=project)  # Dawid-Skene (#6)
     training, _ = _labeled(session, project, ("pool", "failure"))
     required = spec.required_inputs()
     rng = np.random.default_rng(seed)

@@ -43,6 +43,7 @@ from labelwise.exceptions import (
     PermissionDenied,
 )
 from labelwise.policy import BatchPolicy, CapRule
+from labelwise.service.quality._rules import QUEUE_METHODS, decide_item
 from labelwise.service.queue import rules
 from labelwise.service.queue.rules import (
     DEFAULT_WINDOW,
@@ -106,7 +107,7 @@ ACTIVE, SUBMITTED, SKIPPED, FLAGGED, EXPIRED = (
 )
 QUEUE_SOURCE = "queue"
 #: Final-label methods the queue writes, and so may replace or remove.
-_QUEUE_METHODS = ("single", "agreement")
+_QUEUE_METHODS = QUEUE_METHODS
 #: Claims lost to other members within one window before it is reloaded.
 _RACES_PER_WINDOW = 8
 _MAX_WINDOWS = 8
@@ -734,7 +735,8 @@ def _replay(
 
 
 def _route(session: Session, project: Project, item_id: int, target: int) -> Route:
-    """Route a pool item over all its queue votes and flags; the final label follows."""
+    """Route a pool item over its queue votes and flags under the project's quality
+    settings (``labelwise.service.quality``); the final label follows."""
     votes: list[str] = []
     flags: list[str] = []
     for label, flag in session.execute(
@@ -750,15 +752,16 @@ def _route(session: Session, project: Project, item_id: int, target: int) -> Rou
             select(Lease.flag).where(Lease.item_id == item_id, Lease.status == FLAGGED)
         )
     ]
-    route = route_item(votes, flags=flags, overlap_target=target)
-    if route.kind == "final" and route.label is not None:
+    decision = decide_item(project, item_id, votes, flags=flags, target=target)
+    if decision.kind == "final" and decision.label is not None:
         item = session.get(Item, item_id)
         assert item is not None
         set_final_label(
             session=session,
             item=item,
-            label=decode_label(project, route.label),
-            method=route.reason,
+            label=decode_label(project, decision.label),
+            method=str(decision.method),
+            confidence=decision.confidence,
             n_annotations=len(votes),
         )
     else:
@@ -768,7 +771,7 @@ def _route(session: Session, project: Project, item_id: int, target: int) -> Rou
             ),
             execution_options=_NO_SYNC,
         )
-    return route
+    return decision.route
 
 
 def _gold_check(

@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import and_, case, exists, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from labelwise.exceptions import InvalidInputError, NotFoundError
 from labelwise.policy import BatchPolicy, CapRule
+from labelwise.service.quality import QualitySettings
 from labelwise.service.queue.service import queue_status
 from labelwise.service.store.labels import encode_label, set_final_label
 from labelwise.service.store.schema import (
@@ -114,7 +115,10 @@ def _shown(value: Any) -> str:
 
 
 def _disputed_clause(project: Project) -> Any:
-    """The SQL condition "this item is disputed and not adjudicated yet"."""
+    """The SQL condition "this item is disputed and not adjudicated yet".
+
+    Only the project's dispute rules that are on count (``QualitySettings``).
+    """
     complete = exists().where(
         QueueEntry.item_id == Item.id, QueueEntry.done >= QueueEntry.target
     )
@@ -133,9 +137,19 @@ def _disputed_clause(project: Project) -> Any:
     adjudicated = exists().where(
         FinalLabel.item_id == Item.id, FinalLabel.method == ADJUDICATED
     )
+    rules = QualitySettings.of(project)
+    caught = [
+        clause
+        for on, clause in [
+            (rules.disagreement, and_(complete, Item.id.in_(votes))),
+            (rules.flag, flagged),
+            (rules.gold_failure, gold_failed),
+        ]
+        if on
+    ]
     return and_(
         Item.project_id == project.id,
-        or_(and_(complete, Item.id.in_(votes)), flagged, gold_failed),
+        or_(*caught) if caught else false(),
         ~adjudicated,
     )
 
@@ -230,11 +244,12 @@ def disputed_items(
         given = answers[item_id]
         labels = sorted({_shown(a.label) for a in given if a.label is not None})
         reasons = []
-        if len(labels) > 1:
+        rules = QualitySettings.of(project)
+        if rules.disagreement and len(labels) > 1:
             reasons.append("disagreement")
-        if any(a.label is None and a.flag for a in given):
+        if rules.flag and any(a.flag for a in given):
             reasons.append("flagged")
-        if any(a.gold_correct is False for a in given):
+        if rules.gold_failure and any(a.gold_correct is False for a in given):
             reasons.append("gold_failed")
         disputes.append(
             Dispute(

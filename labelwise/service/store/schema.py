@@ -33,6 +33,9 @@ __all__ = [
     "MEMBER_ROLES",
     "Annotation",
     "Base",
+    "CalibrationAnswer",
+    "CalibrationItem",
+    "CalibrationSession",
     "FinalLabel",
     "Guideline",
     "Item",
@@ -343,3 +346,57 @@ class Lease(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class CalibrationSession(Base):
+    """A calibration session: 20 to 50 tough items every annotator labels blind.
+
+    Its answers live in ``calibration_answers``, never in ``annotations``, so a
+    session never changes a final label. Closing it may publish a guideline
+    version (``published_guideline_version``).
+    """
+
+    __tablename__ = "calibration_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: "manual", "most_disputed" or "most_uncertain".
+    rule: Mapped[str] = mapped_column(String(30))
+    #: "open" or "closed".
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    #: The guideline version current when the session was created.
+    guideline_version: Mapped[int | None] = mapped_column(Integer)
+    published_guideline_version: Mapped[int | None] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column()
+
+
+class CalibrationItem(Base):
+    """An item of a calibration session, in the order annotators see them."""
+
+    __tablename__ = "calibration_items"
+    __table_args__ = (UniqueConstraint("session_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("calibration_sessions.id"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class CalibrationAnswer(Base):
+    """One member's blind answer to one item of a calibration session."""
+
+    __tablename__ = "calibration_answers"
+    __table_args__ = (UniqueConstraint("session_id", "item_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("calibration_sessions.id"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    #: The label, JSON-encoded like Annotation.label.
+    label: Mapped[str] = mapped_column(Text)
+    time_spent_ms: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

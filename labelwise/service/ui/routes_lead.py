@@ -37,6 +37,7 @@ from labelwise.exceptions import (
 from labelwise.policy import get_policy_names
 from labelwise.service.api.routes.rounds import start_round
 from labelwise.service.io.importer import import_file
+from labelwise.service.quality import annotator_quality
 from labelwise.service.store.engine import read_only, transaction
 from labelwise.service.store.review import dashboard
 from labelwise.service.store.schema import ITEM_ROLES, Member
@@ -79,6 +80,7 @@ def _page(
     with read_only(ui_session_factory(request)) as session:
         found = ui_project(session, member, project, LEAD_ROLES, _PAGE)
         data = dashboard(session=session, project=found, now=datetime.now(UTC))
+        quality = annotator_quality(session=session, project=found)  # issue #6
     latest = data["latest_round"]
     context: dict[str, Any] = {
         "project": found,
@@ -91,6 +93,7 @@ def _page(
         "flashes": pop_flashes(request),
         "import_errors": import_errors,
         "import_message": import_message,
+        "annotator_quality": quality,
     }
     return render(
         request, "dashboard.html", context, status_code=status_code, member=member

@@ -39,7 +39,7 @@ class Case:
     method: str
     path: str
     expected: tuple[int, int, int, int, int, int]  # in the order of CALLERS
-    body: dict | None = None
+    body: dict | Callable[[dict], dict] | None = None
     setup: Callable[..., dict] | None = None
 
 
@@ -58,7 +58,45 @@ def beta_lease(ctx, caller):
     return {"lease": claim(ctx.factory, "other", "beta")}
 
 
+def alpha_item(ctx, caller):
+    from sqlalchemy import select
+
+    from labelwise.service.store.schema import Item
+
+    with transaction(ctx.factory) as session:
+        item_id = session.scalar(select(Item.id).where(Item.external_id == "alpha-0"))
+    return {"item_id": item_id}
+
+
+def calibration_session(ctx, caller):
+    """A fresh open session over alpha-0 … alpha-19 (and its first item)."""
+    from labelwise.service.store.calibration import create_session
+
+    with transaction(ctx.factory) as session:
+        project = get_visible_project(
+            session=session, member=_admin(session), name="alpha"
+        )
+        row = create_session(
+            session=session,
+            project=project,
+            creator=None,
+            name=f"session for {caller}",
+            external_ids=[f"alpha-{n}" for n in range(20)],
+        )
+        session_id = row.id
+    return {"session": session_id, **alpha_item(ctx, caller)}
+
+
+def _admin(session):
+    from sqlalchemy import select
+
+    from labelwise.service.store.schema import Member
+
+    return session.scalar(select(Member).where(Member.name == "admin"))
+
+
 A, NO, AUTH = 200, 403, 401
+LEADS = (AUTH, NO, NO, A, A, 404)
 MATRIX = [
     # name, method, path, expected (anonymous, annotator, reviewer, lead, admin, other)
     Case("health", "GET", "/health", (A, A, A, A, A, A)),
@@ -157,6 +195,70 @@ MATRIX = [
         (AUTH, A, NO, NO, NO, 404),
         setup=annotator_lease,
     ),
+    Case("quality.agreement", "GET", "/projects/alpha/agreement", LEADS),
+    Case("quality.annotators", "GET", "/projects/alpha/annotators/quality", LEADS),
+    Case("quality.settings", "GET", "/projects/alpha/quality-settings", LEADS),
+    Case(
+        "quality.settings_update",
+        "PATCH",
+        "/projects/alpha/quality-settings",
+        LEADS,
+        body={"tie": "first"},
+    ),
+    Case("quality.aggregate", "POST", "/projects/alpha/aggregate", LEADS),
+    Case("quality.export", "GET", "/projects/alpha/quality-export", LEADS),
+    Case("disputes.list", "GET", "/projects/alpha/disputes", (AUTH, NO, A, A, A, 404)),
+    Case(
+        "disputes.resolve",
+        "POST",
+        "/projects/alpha/disputes/{item_id}/resolve",
+        (AUTH, NO, A, A, A, 404),
+        body={"label": "bug"},
+        setup=alpha_item,
+    ),
+    Case(
+        "calibration.list",
+        "GET",
+        "/projects/alpha/calibration",
+        (AUTH, A, A, A, A, 404),
+    ),
+    Case(
+        "calibration.create",
+        "POST",
+        "/projects/alpha/calibration",
+        (AUTH, NO, NO, 201, 201, 404),
+        body={"name": "by {caller}", "external_ids": [f"alpha-{n}" for n in range(20)]},
+    ),
+    Case(
+        "calibration.read",
+        "GET",
+        "/projects/alpha/calibration/{session}",
+        LEADS,
+        setup=calibration_session,
+    ),
+    Case(
+        "calibration.next",
+        "GET",
+        "/projects/alpha/calibration/{session}/next",
+        (AUTH, A, A, NO, NO, 404),
+        setup=calibration_session,
+    ),
+    Case(
+        "calibration.answer",
+        "POST",
+        "/projects/alpha/calibration/{session}/answers",
+        (AUTH, 201, 201, NO, NO, 404),
+        body=lambda values: {"item_id": values["item_id"], "label": "bug"},
+        setup=calibration_session,
+    ),
+    Case(
+        "calibration.close",
+        "POST",
+        "/projects/alpha/calibration/{session}/close",
+        LEADS,
+        body={},
+        setup=calibration_session,
+    ),
     # A lease of project beta: invisible to alpha's members, the admin sees it
     # but does not hold it, and its holder (other) may skip it.
     Case(
@@ -226,7 +328,9 @@ def call(matrix, case, caller, values):
     caller_id = caller or "anonymous"
     path = API + case.path.format(**values)
     body = None
-    if case.body is not None:
+    if callable(case.body):
+        body = case.body(values)
+    elif case.body is not None:
         body = {
             key: value.format(caller=caller_id) if isinstance(value, str) else value
             for key, value in case.body.items()
@@ -260,6 +364,7 @@ def test_the_matrix_covers_every_endpoint(matrix):
         path = API + case.path.replace("{lease}", "{lease_id}")
         path = path.replace("/items/alpha-0", "/items/{external_id}")
         path = path.replace("/alpha", "/{project}").replace("/target", "/{name}")
+        path = path.replace("{session}", "{session_id}")
         covered.add((case.method, path))
     assert documented == covered
 

@@ -6,12 +6,14 @@ from fastapi import APIRouter
 
 from labelwise.service.api.routes import (
     auth,
+    calibration,
     health,
     items,
     labels,
     leases,
     members,
     projects,
+    quality,
     queue,
     rounds,
 )
@@ -31,4 +33,6 @@ def routers() -> list[APIRouter]:
         queue.router,
         leases.router,
         labels.router,
+        quality.router,
+        calibration.router,
     ]
