@@ -8,6 +8,7 @@ from labelwise.cli._agreement import agreement
 from labelwise.cli._bench import bench_app
 from labelwise.cli._demo import demo_command
 from labelwise.cli._io import export_command, import_command
+from labelwise.cli._loop import release_app, train_command
 from labelwise.cli._policies import policies, strategies
 from labelwise.cli._project import project_app
 from labelwise.cli._round import round_command
@@ -36,6 +37,8 @@ app.add_typer(user_app, name="user")
 app.command("serve")(serve_command)
 app.command("demo")(demo_command)
 app.command("agreement")(agreement)
+app.command("train")(train_command)
+app.add_typer(release_app, name="release")
 
 
 def main() -> None:

@@ -13,7 +13,9 @@ from labelwise.service.api.routes import (
     members,
     projects,
     queue,
+    releases,
     rounds,
+    training,
 )
 
 __all__ = ["routers"]
@@ -31,4 +33,6 @@ def routers() -> list[APIRouter]:
         queue.router,
         leases.router,
         labels.router,
+        training.router,
+        releases.router,
     ]
