@@ -85,6 +85,7 @@ def _start_training_worker(app: FastAPI, settings: Settings) -> Any:
         app.state.session_factory,
         retrain_every=settings.retrain_every,
         poll_seconds=settings.train_poll_seconds,
+        data_dir=settings.resolved_data_dir(),
     )
     worker.start()
     return worker

@@ -313,6 +313,7 @@ def run_job(
                 batch_size=int(params.get("batch_size") or DEFAULT_BATCH_SIZE),
                 policy=BatchPolicy.from_dict(params["policy"]),
                 seed=params.get("seed"),
+                keep_probas=data_dir is not None,
             )
         tick()
         with transaction(factory) as session:
