@@ -101,7 +101,7 @@ class Simulation:
         return job
 
     def label_queue(self) -> int:
-        """Every annotator claims and answers (with the oracle) until the queue is dry."""
+        """Each annotator claims and answers (the oracle) until the queue is dry."""
         answered = 0
         active = list(ANNOTATORS)
         while active:
@@ -299,5 +299,6 @@ def test_rounds_releases_and_diff_through_the_real_api(e2e, tmp_path):
     errors = control_slice_errors(factory, settings.data_dir, truth)
     control_n, control_error = errors["random"]
     uncertain_n, uncertain_error = errors["uncertain"]
+    assert uncertain_n == (ROUNDS - 1) * round(0.6 * BATCH)
     assert control_n == (ROUNDS - 1) * round(0.1 * BATCH)
     assert uncertain_error > control_error, errors
