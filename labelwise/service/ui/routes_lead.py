@@ -47,6 +47,7 @@ from labelwise.service.ui.routes_review import (
     ui_project,
     ui_session_factory,
 )
+from labelwise.service.ui.routes_training import training_context
 from labelwise.service.ui.templating import render
 
 __all__ = ["LEAD_ROLES", "router"]
@@ -79,6 +80,7 @@ def _page(
     with read_only(ui_session_factory(request)) as session:
         found = ui_project(session, member, project, LEAD_ROLES, _PAGE)
         data = dashboard(session=session, project=found, now=datetime.now(UTC))
+        data["training"] = training_context(request, session, found)
     latest = data["latest_round"]
     context: dict[str, Any] = {
         "project": found,
