@@ -245,8 +245,10 @@ def export_command(
         }
         typer.echo(json.dumps(payload))
         return
-    what = f"release {release} of project" if release else "items of project"
-    typer.echo(f"Exported {count:,} {what} {name!r} to {out} ({chosen.value}).")
+    what = f"labels of release {release}" if release else "items"
+    typer.echo(
+        f"Exported {count:,} {what} of project {name!r} to {out} ({chosen.value})."
+    )
 
 
 def _export_release(
