@@ -55,9 +55,11 @@ __all__ = [
     "check_retrain_triggers",
     "claim_job",
     "get_job",
+    "has_queued_work",
     "job_to_dict",
     "list_jobs",
     "list_model_versions",
+    "projects_due",
     "request_training",
     "retrain_every",
     "run_job",
@@ -395,13 +397,8 @@ def _since(session: Session, project: Project) -> datetime | None:
     return None if latest is None else latest.created_at
 
 
-def check_retrain_triggers(*, session: Session, default_every: int) -> list[int]:
-    """Queue an "auto" job for each project with N new final labels since its round.
-
-    Only projects with a round qualify (the loop has started), none with a
-    pending job. Returns the ids of the jobs queued. One count per project.
-    """
-    queued: list[int] = []
+def projects_due(*, session: Session, default_every: int) -> list[int]:
+    """Ids of the projects whose trigger fires now (reads only; cheap to poll)."""
     pending = set(
         session.scalars(
             select(TrainingJob.pending_project_id).where(
@@ -409,13 +406,43 @@ def check_retrain_triggers(*, session: Session, default_every: int) -> list[int]
             )
         )
     )
+    due: list[int] = []
     for project in session.scalars(select(Project).order_by(Project.id)):
         every = retrain_every(project, default_every)
         if every <= 0 or project.id in pending:
             continue
         since = _since(session, project)
-        if since is None or _new_labels(session, project, since) < every:
-            continue
+        if since is not None and _new_labels(session, project, since) >= every:
+            due.append(project.id)
+    return due
+
+
+def has_queued_work(*, session: Session, now: datetime) -> bool:
+    """Whether a job is queued, or one is stale (reads only; cheap to poll)."""
+    found = session.scalar(
+        select(TrainingJob.id)
+        .where(
+            (TrainingJob.status == QUEUED)
+            | (
+                (TrainingJob.status == TRAINING)
+                & (TrainingJob.started_at < now - STALE_AFTER)
+            )
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+def check_retrain_triggers(*, session: Session, default_every: int) -> list[int]:
+    """Queue an "auto" job for each project with N new final labels since its round.
+
+    Only projects with a round qualify (the loop has started), none with a
+    pending job. Returns the ids of the jobs queued. One count per project.
+    """
+    queued: list[int] = []
+    for project_id in projects_due(session=session, default_every=default_every):
+        project = session.get(Project, project_id)
+        assert project is not None
         job, created = request_training(
             session=session, project=project, trigger="auto"
         )

@@ -18,10 +18,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from labelwise.service.loop.jobs import (
     check_retrain_triggers,
+    has_queued_work,
+    projects_due,
     run_next_job,
     worker_name,
 )
-from labelwise.service.store.engine import transaction
+from labelwise.service.store.engine import read_only, transaction
+from labelwise.service.store.schema import utcnow
 
 __all__ = ["TrainingWorker"]
 
@@ -69,9 +72,21 @@ class TrainingWorker:
             self._thread = None
 
     def run_once(self) -> int:
-        """Check the triggers, then run queued jobs until none is left; how many ran."""
-        with transaction(self.factory) as session:
-            check_retrain_triggers(session=session, default_every=self.retrain_every)
+        """Check the triggers, then run queued jobs until none is left; how many ran.
+
+        An idle poll only reads (no write lock on SQLite): the write
+        transactions start when a trigger fires or a job waits.
+        """
+        with read_only(self.factory) as session:
+            due = projects_due(session=session, default_every=self.retrain_every)
+            waiting = has_queued_work(session=session, now=utcnow())
+        if due:
+            with transaction(self.factory) as session:
+                check_retrain_triggers(
+                    session=session, default_every=self.retrain_every
+                )
+        elif not waiting:
+            return 0
         ran = 0
         name = worker_name()
         while not self._stop.is_set():

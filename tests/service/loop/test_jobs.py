@@ -174,3 +174,21 @@ def test_the_worker_thread_runs_queued_jobs(seeded):
         worker.stop()
     with read_only(seeded) as session:
         assert session.get(TrainingJob, job_id).status == "done"
+
+
+def test_the_worker_retrains_once_the_trigger_fires(seeded):
+    worker = TrainingWorker(seeded, retrain_every=5)
+    assert worker.run_once() == 0  # no round yet: the loop has not started
+    _request(seeded, batch_size=5, seed=1)
+    assert worker.run_once() == 1
+    assert worker.run_once() == 0  # idle: nothing new
+    with transaction(seeded) as session:
+        X, y = blobs(5, seed=4)
+        add_items(session, project_of(session), "pool", X, y, prefix="more")
+    assert worker.run_once() == 1
+    with read_only(seeded) as session:
+        jobs = session.scalars(select(TrainingJob).order_by(TrainingJob.id)).all()
+    assert [(job.trigger, job.status) for job in jobs] == [
+        ("click", "done"),
+        ("auto", "done"),
+    ]
