@@ -117,7 +117,7 @@ def main() -> None:
         session.execute(
             update(FinalLabel).where(FinalLabel.item_id.in_(flip)).values(label='"a"')
         )
-    _timed("create_release (second, 1 % changed)", results, release)
+    _timed("create_release (second; 1 % set to a)", results, release)
 
     def diff() -> dict[str, int]:
         with read_only(factory) as session:
