@@ -8,6 +8,7 @@ from labelwise.cli._agreement import agreement
 from labelwise.cli._bench import bench_app
 from labelwise.cli._demo import demo_command
 from labelwise.cli._io import export_command, import_command
+from labelwise.cli._loop import release_app, train_command
 from labelwise.cli._policies import policies, strategies
 from labelwise.cli._project import project_app
 from labelwise.cli._quality import quality_command
@@ -38,6 +39,8 @@ app.command("serve")(serve_command)
 app.command("demo")(demo_command)
 app.command("agreement")(agreement)
 project_app.command("quality")(quality_command)
+app.command("train")(train_command)
+app.add_typer(release_app, name="release")
 
 
 def main() -> None:

@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from labelwise.cli._db import DbOption, open_store
 from labelwise.cli._errors import handle_errors
 from labelwise.cli._progress import run_with_progress
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from labelwise.service.store.schema import Project
 
 __all__ = ["export_command", "import_command"]
 
@@ -175,6 +180,15 @@ def export_command(
     role: Annotated[
         Role | None, typer.Option(help="Export only items of this role (default: all).")
     ] = None,
+    release: Annotated[
+        str | None,
+        typer.Option(
+            "--release",
+            help="Export a release's frozen labels (e.g. r2) instead of the current "
+            "items.",
+            show_default=False,
+        ),
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -199,19 +213,26 @@ def export_command(
         try:
             with read_only(factory) as session:
                 project = get_project(session=session, name=name)
-                total = count_items(session=session, project=project, role=role_name)
-                count = run_with_progress(
-                    f"Exporting {name}",
-                    total,
-                    lambda tick: export_project(
-                        session=session,
-                        project=project,
-                        path=out,
-                        format=chosen.value,
-                        role=role_name,
-                        progress=tick,
-                    ),
-                )
+                if release is not None:
+                    count = _export_release(
+                        session, project, release, out, chosen.value, role_name
+                    )
+                else:
+                    total = count_items(
+                        session=session, project=project, role=role_name
+                    )
+                    count = run_with_progress(
+                        f"Exporting {name}",
+                        total,
+                        lambda tick: export_project(
+                            session=session,
+                            project=project,
+                            path=out,
+                            format=chosen.value,
+                            role=role_name,
+                            progress=tick,
+                        ),
+                    )
                 # Guideline versions and calibration sessions (#6), beside the file.
                 write_quality_sidecar(session=session, project=project, out=out)
         finally:
@@ -222,10 +243,36 @@ def export_command(
             "path": str(out),
             "format": chosen.value,
             "role": role_name,
+            "release": release,
             "items": count,
         }
         typer.echo(json.dumps(payload))
         return
+    what = f"labels of release {release}" if release else "items"
     typer.echo(
-        f"Exported {count:,} items of project {name!r} to {out} ({chosen.value})."
+        f"Exported {count:,} {what} of project {name!r} to {out} ({chosen.value})."
+    )
+
+
+def _export_release(
+    session: Session,
+    project: Project,
+    release_id: str,
+    out: Path,
+    fmt: str,
+    role: str | None,
+) -> int:
+    """Write a release's frozen labels to ``out`` (every export format works)."""
+    from labelwise.service.io.exporter import write_export
+    from labelwise.service.loop.releases import get_release, iter_release_rows
+
+    row = get_release(session=session, project=project, release_id=release_id)
+    total = sum(1 for e in row.labels if role is None or e["role"] == role)
+    pages = iter_release_rows(session=session, project=project, release=row, role=role)
+    return run_with_progress(
+        f"Exporting release {release_id} of {project.name}",
+        total,
+        lambda tick: write_export(
+            pages, project=project, path=out, format=fmt, progress=tick
+        ),
     )

@@ -52,6 +52,15 @@ class Settings(BaseSettings):
     retrain_every: int = Field(
         default=50, gt=0, description="Retrain after this many new final labels."
     )
+    train_worker: bool = Field(
+        default=True,
+        description="Run a background training worker in each server process.",
+    )
+    train_poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often the training worker looks for jobs and triggers.",
+    )
 
     def sqlalchemy_url(self) -> str:
         """The database URL for SQLAlchemy (SQLite ./labelwise.db by default)."""

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
@@ -46,9 +47,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             upgrade(engine)
             app.state.engine = engine
             app.state.session_factory = make_sessionmaker(engine)
+            app.state.training_worker = _start_training_worker(app, settings)
             logger.info("labelwise API ready on %s", engine.dialect.name)
             yield
         finally:
+            if getattr(app.state, "training_worker", None) is not None:
+                app.state.training_worker.stop()
             engine.dispose()
 
     app = FastAPI(
@@ -69,6 +73,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     mount_ui(app, settings)
     return app
+
+
+def _start_training_worker(app: FastAPI, settings: Settings) -> Any:
+    """The background training worker of this process (None when switched off)."""
+    if not settings.train_worker:
+        return None
+    from labelwise.service.loop.worker import TrainingWorker
+
+    worker = TrainingWorker(
+        app.state.session_factory,
+        retrain_every=settings.retrain_every,
+        poll_seconds=settings.train_poll_seconds,
+        data_dir=settings.resolved_data_dir(),
+    )
+    worker.start()
+    return worker
 
 
 #: Write requests allowed in flight at once (see :func:`_limit_concurrent_writes`).

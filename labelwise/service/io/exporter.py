@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,13 @@ from labelwise.service.store.schema import (
     Selection,
 )
 
-__all__ = ["EXPORT_FORMATS", "export_project", "iter_export_rows"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "export_project",
+    "iter_export_rows",
+    "label_provenance",
+    "write_export",
+]
 
 #: What ``labelwise export --format`` accepts.
 EXPORT_FORMATS = FORMATS
@@ -247,11 +253,45 @@ def export_project(
             "does not exist.",
             hint="Create the folder first, or pick another --out.",
         )
-    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     pages = iter_export_rows(session=session, project=project, role=role)
+    return write_export(
+        pages, project=project, path=target, format=format, progress=progress
+    )
+
+
+def write_export(
+    pages: Iterable[list[ExportRow]],
+    *,
+    project: Project,
+    path: str | Path,
+    format: str,
+    progress: Callable[[], None] | None = None,
+) -> int:
+    """Write export ``pages`` to ``path`` under a temporary name, then rename it."""
+    if format not in EXPORT_FORMATS:
+        raise InvalidInputError(
+            f"Unknown export format {format!r}; valid formats: "
+            f"{', '.join(EXPORT_FORMATS)}.",
+            hint="Pass one of them with --format.",
+        )
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise InvalidInputError(
+            f"Cannot export to {str(path)!r}: the folder {str(target.parent)!r} "
+            "does not exist.",
+            hint="Create the folder first, or pick another --out.",
+        )
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     try:
         count = write_rows(pages, partial, format, _spec(project), progress or _no_tick)
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
     return count
+
+
+def label_provenance(
+    session: Session, item_ids: list[int], finals: dict[int, str | None]
+) -> dict[int, dict[str, Any]]:
+    """Per item, the annotator, time, round, reason and policy of its final label."""
+    return _annotations(session, item_ids, finals)

@@ -44,6 +44,7 @@ from labelwise.service.io._readers import (
     RecordSource,
     detect_format,
 )
+from labelwise.service.store.labels import encode_label
 from labelwise.service.store.schema import (
     ITEM_ROLES,
     Base,
@@ -53,7 +54,13 @@ from labelwise.service.store.schema import (
     utcnow,
 )
 
-__all__ = ["ImportReport", "import_file", "resolve_format"]
+__all__ = [
+    "MODEL_LABEL",
+    "ImportReport",
+    "import_file",
+    "model_label",
+    "resolve_format",
+]
 
 #: Items per INSERT statement.
 _CHUNK = 2000
@@ -65,6 +72,8 @@ _ANNOTATIONS = Base.metadata.tables["annotations"]
 _FINAL_LABELS = Base.metadata.tables["final_labels"]
 #: Items written at once after which PostgreSQL's statistics are refreshed.
 _ANALYZE_AFTER = 5000
+#: The column of a failure record holding what the model predicted.
+MODEL_LABEL = "model_label"
 #: Roles whose every item must carry a label.
 _NEEDS_LABEL = ("gold", "validation")
 
@@ -110,6 +119,13 @@ class _Plan:
 
 def _no_tick() -> None:
     return None
+
+
+def model_label(project: Project, value: Any) -> str:
+    """A failure's model prediction as stored label text (``a|b`` for multi-label)."""
+    if project.multi_label and isinstance(value, str):
+        value = [part for part in value.split("|") if part.strip()]
+    return encode_label(project, value)
 
 
 def resolve_format(path: Path, format: str) -> str:
@@ -232,6 +248,8 @@ class _Validator:
                 f"missing; every {self.role} item needs a label, this record has none",
             )
             return
+        if self.role == "failure":
+            self._check_model_label(candidate)
         pending = _Pending(
             candidate.external_id,
             candidate.line,
@@ -249,6 +267,22 @@ class _Validator:
         self.plan.labels += pending.label is not None
         if len(self.pending) >= _LOOKUP:
             self._check_existing()
+
+    def _check_model_label(self, candidate: Candidate) -> None:
+        """A failure's ``model_label`` (what the model said) must be a project label."""
+        value = (candidate.source.get("extra") or {}).get(MODEL_LABEL)
+        if value is None or value == "":
+            return
+        try:
+            model_label(self.project, value)
+        except InvalidInputError:
+            valid = ", ".join(str(label) for label in self.project.labels)
+            self._error(
+                candidate.line,
+                MODEL_LABEL,
+                f"{value!r} is not a label of project {self.project.name!r}; valid "
+                f"labels: {valid} (what the model predicted for this failure)",
+            )
 
     def _duplicate_in_file(self, pending: _Pending, prior: _Pending) -> None:
         where = self.normalizer.where(prior.line)
@@ -325,6 +359,9 @@ def _rows(
     for candidate in batch:
         source = candidate.source
         gold = role == "gold"
+        said = (source.get("extra") or {}).get(MODEL_LABEL)
+        if role == "failure" and said is not None and said != "":
+            source = {**source, MODEL_LABEL: model_label(project, said)}
         if gold and candidate.annotations:
             source = {
                 **source,

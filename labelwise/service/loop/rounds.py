@@ -24,13 +24,15 @@ from labelwise.exceptions import ConfigError, PoolExhausted
 from labelwise.policy import Batch, BatchPolicy, build_batch, load_policy
 from labelwise.service.loop.training import (
     LabeledSet,
+    ModelDraft,
     default_model_name,
+    draft_model_version,
     featurize,
     item_features,
     model_kind,
     predict_proba,
-    record_model_version,
     train_model,
+    write_model_version,
 )
 from labelwise.service.quality import refresh_before_round
 from labelwise.service.queue.service import enqueue_round
@@ -43,7 +45,10 @@ __all__ = [
     "DEFAULT_MIN_LABELS",
     "MAX_SEED",
     "MODEL",
+    "RoundPlan",
     "RoundSummary",
+    "commit_round",
+    "plan_round",
     "run_round",
 ]
 
@@ -216,22 +221,26 @@ def _finite_or_none(score: float | None) -> float | None:
     return float(score)
 
 
-def run_round(
-    *,
-    session: Session,
-    project: Project,
-    batch_size: int = 50,
-    policy: str | os.PathLike[str] | BatchPolicy = "default",
-    seed: int | None = None,
-    model: str | None = None,
-    data_dir: str | os.PathLike[str] | None = None,
-    min_labels: int = DEFAULT_MIN_LABELS,
-) -> RoundSummary:
-    """Train on the final labels, score the unlabeled pool, record a batch of picks."""
-    batch_size = check_int(batch_size, param="batch_size", owner="run_round", low=1)
-    min_labels = check_int(min_labels, param="min_labels", owner="run_round", low=1)
-    spec = _resolve_policy(policy)
-    seed = _resolve_seed(seed)
+@dataclass(frozen=True, eq=False)
+class RoundPlan:
+    """A round computed from a snapshot of the store, not yet written.
+
+    :func:`plan_round` builds it (reads only: it may run outside any write
+    transaction while the model trains); :func:`commit_round` writes it.
+    """
+
+    project_id: int
+    spec: BatchPolicy
+    seed: int
+    batch_size: int
+    batch: Batch
+    mode: str
+    model: ModelDraft | None
+    candidate_ids: list[int]
+    probas: np.ndarray[Any, Any] | None
+
+
+def _check_model(project: Project, model: str | None) -> tuple[str, str]:
     model_name = default_model_name(project) if model is None else model
     kind = model_kind(model_name)
     if (kind == "tabular") == bool(project.text_field):
@@ -242,7 +251,26 @@ def run_round(
             f"model {model_name!r}, which reads {reads}.",
             hint="Pass model=None for the project's default model.",
         )
-    number = _next_number(session, project)
+    return model_name, kind
+
+
+def plan_round(
+    *,
+    session: Session,
+    project: Project,
+    batch_size: int = 50,
+    policy: str | os.PathLike[str] | BatchPolicy = "default",
+    seed: int | None = None,
+    model: str | None = None,
+    min_labels: int = DEFAULT_MIN_LABELS,
+    keep_probas: bool = False,
+) -> RoundPlan:
+    """Read the labels and the pool, train, score and build the batch; write nothing."""
+    batch_size = check_int(batch_size, param="batch_size", owner="run_round", low=1)
+    min_labels = check_int(min_labels, param="min_labels", owner="run_round", low=1)
+    spec = _resolve_policy(policy)
+    seed = _resolve_seed(seed)
+    model_name, kind = _check_model(project, model)
     candidate_ids, candidate_fields = unlabeled_pool(session=session, project=project)
     if not candidate_ids:
         raise _empty_pool(session, project)
@@ -258,24 +286,20 @@ def run_round(
         or len(set(training.labels)) < 2
     )
     fitted: Any = None
-    version = None
-    metrics: dict[str, Any] = {}
+    draft = None
     probas = committee = None
     if not cold:
         fitted = train_model(
             project=project, model_name=model_name, training=training, seed=seed
         )
         validation, _ = _labeled(session, project, ("validation",))
-        version = record_model_version(
-            session=session,
-            project=project,
+        draft = draft_model_version(
             model_name=model_name,
             model=fitted,
             training=training,
             validation=validation,
         )
-        metrics = dict(version.metrics or {})
-        if "probas" in required or spec.class_quotas or data_dir is not None:
+        if "probas" in required or spec.class_quotas or keep_probas:
             probas = predict_proba(fitted, candidates)
         if "committee_probas" in required:
             from labelwise.models import committee_predict_proba, fit_committee
@@ -315,30 +339,90 @@ def run_round(
         classes=list(project.labels),
         rng=rng,
     )
-    mode = COLD_START if cold else MODEL
+    return RoundPlan(
+        project_id=project.id,
+        spec=spec,
+        seed=seed,
+        batch_size=batch_size,
+        batch=batch,
+        mode=COLD_START if cold else MODEL,
+        model=draft,
+        candidate_ids=candidate_ids,
+        probas=probas,
+    )
+
+
+def commit_round(
+    *,
+    session: Session,
+    project: Project,
+    plan: RoundPlan,
+    data_dir: str | os.PathLike[str] | None = None,
+) -> RoundSummary:
+    """Write a planned round: its model version, Round, Selections and queue entries.
+
+    Enqueueing retires the open, unleased entries of earlier rounds in the
+    same transaction, so the queue swaps to the new batch atomically.
+    """
+    number = _next_number(session, project)
+    version = (
+        None
+        if plan.model is None
+        else write_model_version(session=session, project=project, draft=plan.model)
+    )
     row = _record(
         session,
         project=project,
         number=number,
-        policy=spec,
-        batch=batch,
+        policy=plan.spec,
+        batch=plan.batch,
         model_version_id=None if version is None else version.id,
-        seed=seed,
-        batch_size=batch_size,
-        mode=mode,
+        seed=plan.seed,
+        batch_size=plan.batch_size,
+        mode=plan.mode,
     )
-    if data_dir is not None and probas is not None:
+    if data_dir is not None and plan.probas is not None:
         _write_scores(
-            data_dir, project, number, candidate_ids, list(project.labels), probas
+            data_dir,
+            project,
+            number,
+            plan.candidate_ids,
+            list(project.labels),
+            plan.probas,
         )
     return RoundSummary(
         round_id=row.id,
         round_number=number,
         model_version=None if version is None else version.version,
-        policy_version=spec.version,
-        policy=spec.name,
-        mode=mode,
-        selected=len(batch),
-        counts_by_reason=batch.counts_by_reason(),
-        metrics=metrics,
+        policy_version=plan.spec.version,
+        policy=plan.spec.name,
+        mode=plan.mode,
+        selected=len(plan.batch),
+        counts_by_reason=plan.batch.counts_by_reason(),
+        metrics=dict(version.metrics or {}) if version is not None else {},
     )
+
+
+def run_round(
+    *,
+    session: Session,
+    project: Project,
+    batch_size: int = 50,
+    policy: str | os.PathLike[str] | BatchPolicy = "default",
+    seed: int | None = None,
+    model: str | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    min_labels: int = DEFAULT_MIN_LABELS,
+) -> RoundSummary:
+    """Train on the final labels, score the unlabeled pool, record a batch of picks."""
+    plan = plan_round(
+        session=session,
+        project=project,
+        batch_size=batch_size,
+        policy=policy,
+        seed=seed,
+        model=model,
+        min_labels=min_labels,
+        keep_probas=data_dir is not None,
+    )
+    return commit_round(session=session, project=project, plan=plan, data_dir=data_dir)

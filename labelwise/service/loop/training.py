@@ -21,7 +21,9 @@ __all__ = [
     "SCORE_CHUNK",
     "Features",
     "LabeledSet",
+    "ModelDraft",
     "default_model_name",
+    "draft_model_version",
     "evaluate",
     "featurize",
     "item_features",
@@ -31,6 +33,7 @@ __all__ = [
     "take",
     "train_model",
     "version_hashes",
+    "write_model_version",
 ]
 
 #: Labeled validation items needed before a calibration error is recorded.
@@ -168,6 +171,65 @@ def evaluate(model: Any, validation: LabeledSet) -> tuple[dict[str, Any], float 
     return metrics, ece
 
 
+@dataclass(frozen=True)
+class ModelDraft:
+    """A trained model's version row, computed outside any write transaction."""
+
+    version: str
+    model_name: str
+    n_labels: int
+    labels_hash: str
+    calibration_method: str
+    calibration_error: float | None
+    metrics: dict[str, Any]
+
+
+def draft_model_version(
+    *, model_name: str, model: Any, training: LabeledSet, validation: LabeledSet
+) -> ModelDraft:
+    """The version, label hash, validation metrics and ECE of a fitted ``model``."""
+    version, labels_hash = version_hashes(
+        model_name, list(zip(training.item_ids, training.labels, strict=True))
+    )
+    metrics, ece = evaluate(model, validation)
+    return ModelDraft(
+        version=version,
+        model_name=model_name,
+        n_labels=len(training),
+        labels_hash=labels_hash,
+        calibration_method=str(model.method_),
+        calibration_error=ece,
+        metrics=metrics,
+    )
+
+
+def write_model_version(
+    *, session: Session, project: Project, draft: ModelDraft
+) -> ModelVersion:
+    """The ModelVersion row of ``draft``: the row for the same labels, or a new one."""
+    existing = session.scalar(
+        select(ModelVersion).where(
+            ModelVersion.project_id == project.id, ModelVersion.version == draft.version
+        )
+    )
+    if existing is not None:
+        return existing
+    row = ModelVersion(
+        project_id=project.id,
+        version=draft.version,
+        model_name=draft.model_name,
+        n_labels=draft.n_labels,
+        labels_hash=draft.labels_hash,
+        calibration_method=draft.calibration_method,
+        calibration_error=draft.calibration_error,
+        metrics=dict(draft.metrics),
+        status="done",
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
 def record_model_version(
     *,
     session: Session,
@@ -178,7 +240,7 @@ def record_model_version(
     validation: LabeledSet,
 ) -> ModelVersion:
     """The ModelVersion of ``model``: the existing row for the same labels, or new."""
-    version, labels_hash = version_hashes(
+    version, _ = version_hashes(
         model_name, list(zip(training.item_ids, training.labels, strict=True))
     )
     existing = session.scalar(
@@ -188,21 +250,10 @@ def record_model_version(
     )
     if existing is not None:
         return existing
-    metrics, ece = evaluate(model, validation)
-    row = ModelVersion(
-        project_id=project.id,
-        version=version,
-        model_name=model_name,
-        n_labels=len(training),
-        labels_hash=labels_hash,
-        calibration_method=str(model.method_),
-        calibration_error=ece,
-        metrics=metrics,
-        status="done",
+    draft = draft_model_version(
+        model_name=model_name, model=model, training=training, validation=validation
     )
-    session.add(row)
-    session.flush()
-    return row
+    return write_model_version(session=session, project=project, draft=draft)
 
 
 def featurize(

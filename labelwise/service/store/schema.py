@@ -46,8 +46,10 @@ __all__ = [
     "ProjectMember",
     "QueueEntry",
     "Release",
+    "ReleaseRollback",
     "Round",
     "Selection",
+    "TrainingJob",
     "utcnow",
 ]
 
@@ -399,4 +401,59 @@ class CalibrationAnswer(Base):
     #: The label, JSON-encoded like Annotation.label.
     label: Mapped[str] = mapped_column(Text)
     time_spent_ms: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TrainingJob(Base):
+    """A request to retrain, score the pool and swap the queue to the next round.
+
+    ``status`` goes queued → training → done or failed (with ``error``). A
+    worker claims a queued job with one conditional UPDATE, so two server
+    processes never train the same job. ``pending_project_id`` holds the
+    project id while the job is queued or training and None after: its
+    UNIQUE constraint allows one pending job per project.
+    """
+
+    __tablename__ = "training_jobs"
+    __table_args__ = (
+        UniqueConstraint("pending_project_id"),
+        Index("ix_training_jobs_project_id_id", "project_id", "id"),
+        Index("ix_training_jobs_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    #: "queued", "training", "done" or "failed".
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    #: "click" (a lead), "auto" (every N new final labels), "api" or "cli".
+    trigger: Mapped[str] = mapped_column(String(20))
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    #: The round's batch_size, policy (name or spec) and seed.
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    pending_project_id: Mapped[int | None] = mapped_column(Integer)
+    #: Final labels (pool and failure items) when the job was requested.
+    n_final_labels: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(100))
+    model_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id")
+    )
+    round_id: Mapped[int | None] = mapped_column(ForeignKey("rounds.id"))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class ReleaseRollback(Base):
+    """A reset of a project's final labels to a release's; annotations are kept."""
+
+    __tablename__ = "release_rollbacks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    release_pk: Mapped[int] = mapped_column(ForeignKey("releases.id"))
+    release_id: Mapped[str] = mapped_column(String(64))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    #: {"restored": n, "changed": n, "removed": n, "unchanged": n}
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -41,6 +41,7 @@ UI_ROUTERS = (
     "routes_review",
     "routes_lead",
     "routes_calibration",
+    "routes_training",
 )
 
 

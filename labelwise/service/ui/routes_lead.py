@@ -48,6 +48,7 @@ from labelwise.service.ui.routes_review import (
     ui_project,
     ui_session_factory,
 )
+from labelwise.service.ui.routes_training import training_context
 from labelwise.service.ui.templating import render
 
 __all__ = ["LEAD_ROLES", "router"]
@@ -81,6 +82,7 @@ def _page(
         found = ui_project(session, member, project, LEAD_ROLES, _PAGE)
         data = dashboard(session=session, project=found, now=datetime.now(UTC))
         quality = annotator_quality(session=session, project=found)  # issue #6
+        data["training"] = training_context(request, session, found)
     latest = data["latest_round"]
     context: dict[str, Any] = {
         "project": found,

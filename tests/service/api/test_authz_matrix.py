@@ -27,6 +27,7 @@ from fastapi.testclient import TestClient
 from labelwise.service.api import create_app
 from labelwise.service.store.engine import transaction
 from labelwise.service.store.members import get_visible_project
+from labelwise.service.store.projects import get_project
 
 CALLERS = (None, "annotator", "reviewer", "lead", "admin", "other")
 CALLER_IDS = ("anonymous", "annotator", "reviewer", "lead", "admin", "other")
@@ -93,6 +94,31 @@ def _admin(session):
     from labelwise.service.store.schema import Member
 
     return session.scalar(select(Member).where(Member.name == "admin"))
+
+
+def alpha_label(ctx, caller):
+    """A final label in alpha, for the release cases."""
+    submit(ctx.factory, "annotator", claim(ctx.factory, "annotator", "alpha"))
+    return {}
+
+
+def alpha_job(ctx, caller):
+    from labelwise.service.loop.jobs import request_training
+
+    with transaction(ctx.factory) as session:
+        project = get_project(session=session, name="alpha")
+        job, _ = request_training(session=session, project=project, trigger="api")
+        return {"job_id": job.id}
+
+
+def alpha_release(ctx, caller):
+    from labelwise.service.loop.releases import create_release
+
+    alpha_label(ctx, caller)
+    with transaction(ctx.factory) as session:
+        project = get_project(session=session, name="alpha")
+        release_id = create_release(session=session, project=project).release_id
+        return {"release_id": release_id, "other": release_id}
 
 
 A, NO, AUTH = 200, 403, 401
@@ -259,6 +285,58 @@ MATRIX = [
         body={},
         setup=calibration_session,
     ),
+    Case(
+        "train.request",
+        "POST",
+        "/projects/alpha/train",
+        (AUTH, NO, NO, 202, 202, 404),
+        body={"batch_size": 5},
+    ),
+    Case("train.jobs", "GET", "/projects/alpha/train/jobs", (AUTH, NO, NO, A, A, 404)),
+    Case(
+        "train.job",
+        "GET",
+        "/projects/alpha/train/jobs/{job_id}",
+        (AUTH, NO, NO, A, A, 404),
+        setup=alpha_job,
+    ),
+    Case(
+        "model_versions",
+        "GET",
+        "/projects/alpha/model-versions",
+        (AUTH, NO, NO, A, A, 404),
+    ),
+    Case("failures", "GET", "/projects/alpha/failures", (AUTH, NO, NO, A, A, 404)),
+    Case("releases.list", "GET", "/projects/alpha/releases", (AUTH, NO, NO, A, A, 404)),
+    Case(
+        "releases.create",
+        "POST",
+        "/projects/alpha/releases",
+        (AUTH, NO, NO, 201, 201, 404),
+        body={"note": "by {caller}"},
+        setup=alpha_label,
+    ),
+    Case(
+        "releases.read",
+        "GET",
+        "/projects/alpha/releases/{release_id}",
+        (AUTH, NO, NO, A, A, 404),
+        setup=alpha_release,
+    ),
+    Case(
+        "releases.diff",
+        "GET",
+        "/projects/alpha/releases/{release_id}/diff/{other}",
+        (AUTH, NO, NO, A, A, 404),
+        setup=alpha_release,
+    ),
+    Case(
+        "releases.rollback",
+        "POST",
+        "/projects/alpha/releases/{release_id}/rollback",
+        (AUTH, NO, NO, A, A, 404),
+        setup=alpha_release,
+    ),
     # A lease of project beta: invisible to alpha's members, the admin sees it
     # but does not hold it, and its holder (other) may skip it.
     Case(
@@ -301,7 +379,9 @@ def matrix(request, tmp_path_factory):
     else:
         url = request.getfixturevalue("postgres_database")
         truncate_postgres(url)
-    app = create_app(make_settings(url))
+    # No training worker: queued training jobs must not swap alpha's queue.
+    settings = make_settings(url).model_copy(update={"train_worker": False})
+    app = create_app(settings)
     with TestClient(app) as client:
         world = World(factory=app.state.session_factory)
         world.project("alpha", items=40)

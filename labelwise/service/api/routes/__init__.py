@@ -15,7 +15,9 @@ from labelwise.service.api.routes import (
     projects,
     quality,
     queue,
+    releases,
     rounds,
+    training,
 )
 
 __all__ = ["routers"]
@@ -35,4 +37,6 @@ def routers() -> list[APIRouter]:
         labels.router,
         quality.router,
         calibration.router,
+        training.router,
+        releases.router,
     ]
