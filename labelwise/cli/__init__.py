@@ -10,6 +10,7 @@ from labelwise.cli._demo import demo_command
 from labelwise.cli._io import export_command, import_command
 from labelwise.cli._policies import policies, strategies
 from labelwise.cli._project import project_app
+from labelwise.cli._report import report_command
 from labelwise.cli._round import round_command
 from labelwise.cli._serve import serve_command
 from labelwise.cli._simulate import simulate
@@ -36,6 +37,7 @@ app.add_typer(user_app, name="user")
 app.command("serve")(serve_command)
 app.command("demo")(demo_command)
 app.command("agreement")(agreement)
+app.command("report")(report_command)
 
 
 def main() -> None:

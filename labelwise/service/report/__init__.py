@@ -10,12 +10,15 @@
 from __future__ import annotations
 
 from labelwise.service.report._build import REPORT_VERSION, Progress, build_report
+from labelwise.service.report._cache import CachedReport, ReportCache, report_key
 from labelwise.service.report._control import (
     BEATING,
     INCONCLUSIVE,
     NOT_BEATING,
     VERDICTS,
 )
+from labelwise.service.report._html import plot_img, render_html, summary_html
+from labelwise.service.report._plots import Plot, make_plots
 from labelwise.service.report._scenario import ScenarioResult, simulate_labeling
 
 __all__ = [
@@ -24,8 +27,16 @@ __all__ = [
     "NOT_BEATING",
     "REPORT_VERSION",
     "VERDICTS",
+    "CachedReport",
+    "Plot",
     "Progress",
+    "ReportCache",
     "ScenarioResult",
     "build_report",
+    "make_plots",
+    "plot_img",
+    "render_html",
+    "report_key",
     "simulate_labeling",
+    "summary_html",
 ]

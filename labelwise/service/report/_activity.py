@@ -55,12 +55,16 @@ _ANSWER_COLUMNS = [
 def week_of(moments: pd.Series) -> pd.Series:
     """The ISO week ("2026-W47") of each aware timestamp."""
     iso = moments.dt.isocalendar()
-    return iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)
+    weeks: pd.Series = (
+        iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)
+    )
+    return weeks
 
 
 def _week_start(moments: pd.Series) -> pd.Series:
     days = moments.dt.tz_convert("UTC").dt.normalize()
-    return days - pd.to_timedelta(days.dt.weekday, unit="D")
+    starts: pd.Series = days - pd.to_timedelta(days.dt.weekday, unit="D")
+    return starts
 
 
 def queue_answers(*, session: Session, project: Project) -> pd.DataFrame:
@@ -78,9 +82,7 @@ def queue_answers(*, session: Session, project: Project) -> pd.DataFrame:
         )
         .join(Item, Item.id == Annotation.item_id)
         .outerjoin(Member, Member.id == Annotation.member_id)
-        .where(
-            Annotation.project_id == project.id, Annotation.source == QUEUE_SOURCE
-        )
+        .where(Annotation.project_id == project.id, Annotation.source == QUEUE_SOURCE)
         .order_by(Annotation.id)
     ).all()
     records = [
@@ -99,7 +101,9 @@ def queue_answers(*, session: Session, project: Project) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(records, columns=_ANSWER_COLUMNS)
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
     frame["time_spent_ms"] = pd.to_numeric(frame["time_spent_ms"]).astype("float64")
-    frame["week"] = week_of(frame["created_at"]) if len(frame) else pd.Series([], dtype=str)
+    frame["week"] = (
+        week_of(frame["created_at"]) if len(frame) else pd.Series([], dtype=str)
+    )
     return frame
 
 
@@ -130,8 +134,12 @@ def labels_per_week(answers: pd.DataFrame) -> list[dict[str, Any]]:
 def _time_stats(seconds: pd.Series) -> dict[str, Any]:
     known = seconds.dropna()
     if known.empty:
-        return {"n_timed": 0, "median_seconds": None, "mean_seconds": None,
-                "p90_seconds": None}
+        return {
+            "n_timed": 0,
+            "median_seconds": None,
+            "mean_seconds": None,
+            "p90_seconds": None,
+        }
     return {
         "n_timed": int(known.size),
         "median_seconds": round(float(known.median()), 2),
@@ -147,7 +155,9 @@ def time_per_item(answers: pd.DataFrame) -> dict[str, Any]:
     def split(column: str, key: str) -> list[dict[str, Any]]:
         out = []
         for value, part in seconds.groupby(answers[column], sort=True):
-            out.append({key: str(value), "answers": int(part.size), **_time_stats(part)})
+            out.append(
+                {key: str(value), "answers": int(part.size), **_time_stats(part)}
+            )
         return out
 
     return {
@@ -173,7 +183,7 @@ def _error_rows(part: pd.DataFrame, key: str, column: str) -> list[dict[str, Any
 
 
 def gold_error(answers: pd.DataFrame) -> dict[str, Any]:
-    """Error rate of the answers to gold items (the stable QA set), overall and trend."""
+    """Error rate of the answers to gold items (the stable QA set), and its trend."""
     checked = answers[answers["role"].eq("gold") & answers["gold_correct"].notna()]
     n = len(checked)
     wrong = int((~checked["gold_correct"].astype(bool)).sum()) if n else 0

@@ -85,7 +85,7 @@ def _role_counts(session: Session, project: Project) -> dict[str, int]:
         .where(Item.project_id == project.id)
         .group_by(Item.role)
     ).all()
-    counts = {role: 0 for role in ("pool", "validation", "gold", "failure")}
+    counts = dict.fromkeys(("pool", "validation", "gold", "failure"), 0)
     counts.update({str(role): int(n) for role, n in rows})
     return counts
 
@@ -192,8 +192,10 @@ def build_report(
     n_control = int(items.is_control.sum())
     multi = bool(project.multi_label)
 
-    sizes = [] if multi or len(validation) < MIN_VALIDATION else curve_sizes(
-        n_control, n_points=n_points
+    sizes = (
+        []
+        if multi or len(validation) < MIN_VALIDATION
+        else curve_sizes(n_control, n_points=n_points)
     )
     n_rounds = int(
         session.scalar(
@@ -221,7 +223,7 @@ def build_report(
         )
     )
     current = None
-    final = None
+    final: dict[str, Any] | None = None
     if not multi and len(set(items.labeled.labels)) >= 2:
         current = trainer(items.labeled, seed)
         final = {
@@ -263,8 +265,9 @@ def build_report(
         n_control=n_control, n_validation=len(validation), gain=gain, metric=metric
     )
     if multi:
-        code, text = "inconclusive", (
-            "The control-slice comparison covers single-label projects only."
+        code, text = (
+            "inconclusive",
+            ("The control-slice comparison covers single-label projects only."),
         )
     control_error, n_control_err = _weighted_error(rounds, "control")
     selected_error, n_selected_err = _weighted_error(rounds, "selected")

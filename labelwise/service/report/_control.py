@@ -4,10 +4,10 @@ The random control slice of every round is a uniform sample of the pool, so a
 model trained on control labels alone is what random labelling would have
 bought. :func:`learning_curves` trains the project's default model on ``k``
 control labels and on ``k`` labels drawn from all the labels (same ``k``,
-several ``k``, repeated draws) and records what each model
-predicts. :func:`paired_bootstrap` turns those paired results into the mean
-macro-F1 (or accuracy) difference with a 90 % interval, resampling both the repeated draws
-and the validation items; :func:`verdict` says it in words.
+several ``k``, repeated draws) and records what each model predicts.
+:func:`paired_bootstrap` turns those paired results into the mean macro-F1
+(or accuracy) difference with a 90 % interval, resampling both the repeated
+draws and the validation items; :func:`verdict` says it in words.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ __all__ = [
     "BEATING",
     "CONFIDENCE",
     "INCONCLUSIVE",
-    "MIN_CONTROL_LABELS",
     "METRICS",
+    "MIN_CONTROL_LABELS",
     "MIN_VALIDATION",
     "NOT_BEATING",
     "VERDICTS",
@@ -70,7 +70,7 @@ def curve_sizes(n_control: int, *, n_points: int = 5, min_k: int = MIN_K) -> lis
     if n_control == min_k or n_points <= 1:
         return [n_control]
     grid = np.geomspace(min_k, n_control, num=n_points)
-    return sorted({int(round(k)) for k in grid})
+    return sorted({round(float(k)) for k in grid})
 
 
 #: Metrics the verdict can compare, each with its weighted form.

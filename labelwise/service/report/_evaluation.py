@@ -256,9 +256,7 @@ def _sample(
     return np.sort(rng.choice(ids, size=n, replace=False))
 
 
-def stop_set(
-    *, session: Session, project: Project, rng: np.random.Generator
-) -> Any:
+def stop_set(*, session: Session, project: Project, rng: np.random.Generator) -> Any:
     """Features of a fixed sample of the pool (seeded): the stopping rules' stop set."""
     ids, _ = _pool_ids(session, project)
     chosen = _sample(ids, MAX_SCORED, rng)
@@ -310,8 +308,12 @@ def drift(
         return out
     new_ids = _sample(ids[newest], MAX_SCORED, rng)
     old_ids = _sample(ids[~newest], MAX_SCORED, rng)
-    new_scores = _confidence(model, item_features(project, _fields_of(session, new_ids)))
-    old_scores = _confidence(model, item_features(project, _fields_of(session, old_ids)))
+    new_scores = _confidence(
+        model, item_features(project, _fields_of(session, new_ids))
+    )
+    old_scores = _confidence(
+        model, item_features(project, _fields_of(session, old_ids))
+    )
     result = ks_2samp(new_scores, old_scores)
     p_value = float(result.pvalue)
     edges = np.linspace(0.0, 1.0, 11)
@@ -379,9 +381,7 @@ def coverage(
     for name in classes:
         n = int(np.sum(labels == name))
         share = n / len(labels) if len(labels) else None
-        control_share = (
-            float(np.mean(control == name)) if len(control) else None
-        )
+        control_share = float(np.mean(control == name)) if len(control) else None
         if len(control) >= min_control:
             prevalence, source = control_share, "control"
         elif name in predicted_share:

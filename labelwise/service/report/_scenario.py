@@ -48,7 +48,7 @@ class ScenarioResult:
 def rare_class_records(
     n: int, *, rng: np.random.Generator, prefix: str, threshold: float = 1.5
 ) -> list[dict[str, Any]]:
-    """``n`` records ``{"id", "x0", "x1", "label"}``; "rare" where ``x0 > threshold``."""
+    """``n`` records ``{"id", "x0", "x1", "label"}``, "rare" where x0 > threshold."""
     x = rng.normal(size=(n, 2))
     return [
         {
@@ -164,7 +164,9 @@ def simulate_labeling(
     gold = rare_class_records(n_gold, rng=generator, prefix="g")
     truth = {r["id"]: r["label"] for r in pool + validation + gold}
     seeded = [dict(r) for r in pool[:n_seed_labels]]
-    unlabeled = [{k: v for k, v in r.items() if k != "label"} for r in pool[n_seed_labels:]]
+    unlabeled = [
+        {k: v for k, v in r.items() if k != "label"} for r in pool[n_seed_labels:]
+    ]
     members = ["ana", "ben"]
     with tempfile.TemporaryDirectory(prefix="labelwise-scenario-") as folder:
         where = Path(folder)
@@ -202,7 +204,10 @@ def simulate_labeling(
                         path=_write(
                             where,
                             "late",
-                            [{k: v for k, v in r.items() if k != "label"} for r in late],
+                            [
+                                {k: v for k, v in r.items() if k != "label"}
+                                for r in late
+                            ],
                         ),
                         role="pool",
                     )

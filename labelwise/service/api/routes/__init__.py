@@ -13,6 +13,7 @@ from labelwise.service.api.routes import (
     members,
     projects,
     queue,
+    report,
     rounds,
 )
 
@@ -31,4 +32,5 @@ def routers() -> list[APIRouter]:
         queue.router,
         leases.router,
         labels.router,
+        report.router,
     ]
