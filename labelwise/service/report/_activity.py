@@ -30,6 +30,7 @@ __all__ = [
     "QUEUE_SOURCE",
     "agreement_trend",
     "failure_counts",
+    "iso_utc",
     "gold_error",
     "labels_per_week",
     "model_curve",
@@ -63,7 +64,7 @@ def week_of(moments: pd.Series) -> pd.Series:
 
 def _week_start(moments: pd.Series) -> pd.Series:
     days = moments.dt.tz_convert("UTC").dt.normalize()
-    starts: pd.Series = days - pd.to_timedelta(days.dt.weekday, unit="D")
+    starts: pd.Series = days - pd.to_timedelta(days.dt.day_of_week, unit="D")
     return starts
 
 
@@ -256,12 +257,21 @@ def model_curve(*, session: Session, project: Project) -> list[dict[str, Any]]:
                 "macro_f1": _maybe_float(metrics.get("macro_f1")),
                 "n_validation": int(metrics.get("n_validation") or 0),
                 "calibration_error": _maybe_float(ece),
-                "created_at": pd.Timestamp(at).tz_localize("UTC").isoformat()
-                if pd.Timestamp(at).tzinfo is None
-                else pd.Timestamp(at).tz_convert("UTC").isoformat(),
+                "created_at": iso_utc(at),
             }
         )
     return out
+
+
+def iso_utc(moment: Any) -> str | None:
+    """ISO 8601 in UTC of a stored time (SQLite gives naive UTC, PostgreSQL aware)."""
+    if moment is None:
+        return None
+    stamp = pd.Timestamp(moment)
+    stamp = (
+        stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    )
+    return stamp.isoformat()
 
 
 def _maybe_float(value: Any) -> float | None:

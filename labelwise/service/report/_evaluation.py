@@ -26,7 +26,7 @@ from labelwise.service.loop.training import (
     item_features,
     predict_proba,
 )
-from labelwise.service.report._activity import decode_text
+from labelwise.service.report._activity import decode_text, iso_utc
 from labelwise.service.store.schema import FinalLabel, Item, Project, Round, Selection
 
 __all__ = [
@@ -193,7 +193,7 @@ def round_errors(
         truth = np.asarray(test.labels, dtype=object)
         entry: dict[str, Any] = {
             "round": number,
-            "created_at": pd.Timestamp(at, tz=None).isoformat() if at else None,
+            "created_at": iso_utc(at),
             "n_training": len(training),
             "n_control": int(control.sum()),
             "n_selected": int((~control).sum()),
@@ -298,7 +298,7 @@ def drift(
         return out
     newest_at = stamps.max()
     newest = stamps == newest_at
-    out["newest_import_at"] = pd.Timestamp(newest_at).isoformat()
+    out["newest_import_at"] = iso_utc(newest_at)
     out["n_newest"], out["n_rest"] = int(newest.sum()), int((~newest).sum())
     if newest.all():
         out["note"] = "Every pool item came in one import: nothing to compare yet."

@@ -142,14 +142,15 @@ def simulate_labeling(
     error_rate: float = 0.05,
     start: datetime | None = None,
     days_per_round: float = 3.0,
+    threshold: float = 1.5,
     rng: RandomState = 0,
 ) -> ScenarioResult:
     """Create project ``name`` and run ``rounds`` labelled rounds of ``policy``.
 
     ``n_seed_labels`` pool items are imported labeled (the seed set).
     ``late_pool`` more pool items arrive in a second import before the last
-    round, their ``x1`` shifted by ``late_shift`` (a drift the report should
-    see when the shift is large). Annotator ``ben`` errs at ``error_rate``.
+    round, their ``x0`` shifted by ``late_shift`` (a drift the report should
+    see when the shift is large: more of them are rare, near the boundary). Annotator ``ben`` errs at ``error_rate``.
     """
     from labelwise.service.io.importer import import_file
     from labelwise.service.loop import run_round
@@ -159,9 +160,11 @@ def simulate_labeling(
 
     generator = check_rng(rng)
     moment = start or datetime(2026, 9, 7, 9, 0, tzinfo=UTC)
-    pool = rare_class_records(n_pool, rng=generator, prefix="p")
-    validation = rare_class_records(n_validation, rng=generator, prefix="v")
-    gold = rare_class_records(n_gold, rng=generator, prefix="g")
+    pool = rare_class_records(n_pool, rng=generator, prefix="p", threshold=threshold)
+    validation = rare_class_records(
+        n_validation, rng=generator, prefix="v", threshold=threshold
+    )
+    gold = rare_class_records(n_gold, rng=generator, prefix="g", threshold=threshold)
     truth = {r["id"]: r["label"] for r in pool + validation + gold}
     seeded = [dict(r) for r in pool[:n_seed_labels]]
     unlabeled = [
@@ -193,9 +196,12 @@ def simulate_labeling(
         counts: dict[str, int] = {}
         for number in range(rounds):
             if late_pool and number == rounds - 1:
-                late = rare_class_records(late_pool, rng=generator, prefix="late")
+                late = rare_class_records(
+                    late_pool, rng=generator, prefix="late", threshold=threshold
+                )
                 for record in late:
-                    record["x1"] = round(record["x1"] + late_shift, 5)
+                    record["x0"] = round(record["x0"] + late_shift, 5)
+                    record["label"] = LABELS[int(record["x0"] > threshold)]
                 truth.update({r["id"]: r["label"] for r in late})
                 with transaction(factory) as session:
                     import_file(
