@@ -150,7 +150,8 @@ def simulate_labeling(
     ``n_seed_labels`` pool items are imported labeled (the seed set).
     ``late_pool`` more pool items arrive in a second import before the last
     round, their ``x0`` shifted by ``late_shift`` (a drift the report should
-    see when the shift is large: more of them are rare, near the boundary). Annotator ``ben`` errs at ``error_rate``.
+    see when the shift is large: more of them are rare, near the boundary).
+    Annotator ``ben`` errs at ``error_rate``.
     """
     from labelwise.service.io.importer import import_file
     from labelwise.service.loop import run_round
