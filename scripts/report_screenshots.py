@@ -120,6 +120,13 @@ def main() -> None:
                 page.fill("#password", password)
                 page.click("#login-submit")
                 page.wait_for_url(f"**/projects/{PROJECT}/dashboard", timeout=120_000)
+                # The dashboard computes the report in the background: reload
+                # until the ROI section shows it.
+                for _ in range(120):
+                    if page.locator("#roi #verdict").count():
+                        break
+                    time.sleep(1)
+                    page.reload()
                 page.locator("#roi").screenshot(path=str(IMAGES / "dashboard-roi.png"))
                 browser.close()
         finally:

@@ -350,3 +350,52 @@ def test_cli_unknown_project(store_url):
     )
     assert result.exit_code != 0
     assert "nope" in result.output
+
+
+# ------------------------------------------------------------------ the cache
+
+
+def test_the_cache_refreshes_in_the_background_and_keys_on_new_answers(
+    session_factory,
+):
+    import time
+
+    from labelwise.service.report import ReportCache
+    from labelwise.service.store.engine import transaction
+    from labelwise.service.store.schema import Project
+
+    simulate_labeling(
+        session_factory,
+        name="cached",
+        rng=2,
+        rounds=2,
+        batch_size=20,
+        n_pool=200,
+        n_validation=40,
+    )
+    with read_only(session_factory) as session:
+        project_id = session.scalar(select(Project.id).where(Project.name == "cached"))
+    cache = ReportCache()
+    cached, current, error = cache.latest(session_factory, project_id)
+    assert (cached, current, error) == (None, False, None)
+    for _ in range(600):
+        cached, current, error = cache.latest(session_factory, project_id)
+        if current:
+            break
+        time.sleep(0.1)
+    assert current and error is None
+    assert cached.report["project"] == "cached" and cached.plots
+    # Served from the cache while nothing changes; a new answer changes the key.
+    assert cache.get(session_factory, project_id) is cached
+    with transaction(session_factory) as session:
+        item = session.scalar(select(Item).where(Item.role == "pool").limit(1))
+        session.add(
+            Annotation(
+                project_id=project_id,
+                item_id=item.id,
+                label=json.dumps("common"),
+                source="review",
+                provenance={},
+            )
+        )
+    assert cache.get(session_factory, project_id) is not cached

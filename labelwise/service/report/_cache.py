@@ -5,11 +5,14 @@ dashboard keep the last one per project under a key made of what changes it:
 the newest annotation id and the annotation count (answers, reviews, undos,
 imports), the newest model version and round ids, and the item count. One
 lock per project makes concurrent requests wait for one computation instead
-of starting several. Callers run :meth:`ReportCache.get` in a worker thread.
+of starting several. Callers run :meth:`ReportCache.get` in a worker thread;
+pages that must answer at once use :meth:`ReportCache.latest`, which returns
+what is there and refreshes it in a background thread.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +26,8 @@ from labelwise.service.store.engine import read_only
 from labelwise.service.store.schema import Annotation, Item, ModelVersion, Round
 
 __all__ = ["CachedReport", "ReportCache", "report_key"]
+
+logger = logging.getLogger("labelwise.report")
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,8 @@ class ReportCache:
         self._lock = threading.Lock()
         self._locks: dict[int, threading.Lock] = {}
         self._entries: dict[int, CachedReport] = {}
+        self._running: set[int] = set()
+        self._errors: dict[int, str] = {}
 
     def _project_lock(self, project_id: int) -> threading.Lock:
         with self._lock:
@@ -103,3 +110,52 @@ class ReportCache:
             with self._lock:
                 self._entries[project_id] = cached
             return cached
+
+    def latest(
+        self, factory: sessionmaker[Session], project_id: int
+    ) -> tuple[CachedReport | None, bool, str | None]:
+        """(the newest report there is, whether it is current, the last error).
+
+        Never computes in the caller's thread: a missing or outdated report
+        (with plots) is recomputed in a background thread, one per project.
+        """
+        with read_only(factory) as session:
+            key = report_key(session=session, project_id=project_id)
+        cached = self.peek(project_id)
+        current = cached is not None and cached.key == key and bool(cached.plots)
+        if not current:
+            self._start(factory, project_id)
+        with self._lock:
+            error = self._errors.get(project_id)
+        return cached, current, error
+
+    def _start(self, factory: sessionmaker[Session], project_id: int) -> None:
+        with self._lock:
+            if project_id in self._running:
+                return
+            self._running.add(project_id)
+        threading.Thread(
+            target=self._refresh,
+            args=(factory, project_id),
+            name=f"labelwise-report-{project_id}",
+            daemon=True,
+        ).start()
+
+    def _refresh(self, factory: sessionmaker[Session], project_id: int) -> None:
+        from labelwise.exceptions import LabelwiseError
+
+        try:
+            self.get(factory, project_id, plots=True)
+        except LabelwiseError as exc:
+            with self._lock:
+                self._errors[project_id] = str(exc)
+        except Exception:  # a background thread has no caller to raise to
+            logger.exception("The report of project %s failed", project_id)
+            with self._lock:
+                self._errors[project_id] = "unexpected error (see the server log)"
+        else:
+            with self._lock:
+                self._errors.pop(project_id, None)
+        finally:
+            with self._lock:
+                self._running.discard(project_id)

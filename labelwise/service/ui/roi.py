@@ -1,9 +1,9 @@
 """The dashboard's ROI section: the cached report's verdict, numbers and key plots.
 
 The report is shared with ``GET /api/v1/projects/{project}/report`` through
-the app's :class:`~labelwise.service.report.ReportCache`; the dashboard route
-is synchronous, so a recomputation runs in Starlette's worker thread, never
-on the event loop.
+the app's :class:`~labelwise.service.report.ReportCache`. The report takes
+seconds, so the dashboard never waits for it: it shows the newest report
+there is and a background thread brings it up to date (reload to see it).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from typing import Any
 from fastapi import Request
 from markupsafe import Markup
 
-from labelwise.exceptions import LabelwiseError
 from labelwise.service.api.routes.report import report_cache
 from labelwise.service.report import plot_img, summary_html
 from labelwise.service.ui.routes_review import ui_session_factory
@@ -25,13 +24,12 @@ ROI_PLOTS = ("control_curve", "model_versions", "control_error", "labels_per_wee
 
 
 def roi_context(request: Request, project_id: int) -> dict[str, Any]:
-    """What ``_roi.html`` shows: summary, plots, or the problem that stopped it."""
-    try:
-        cached = report_cache(request).get(
-            ui_session_factory(request), project_id, plots=True
-        )
-    except LabelwiseError as exc:
-        return {"error": str(exc), "summary": None, "plots": [], "report": None}
+    """What ``_roi.html`` shows: summary and plots, whether current, or a problem."""
+    cached, current, error = report_cache(request).latest(
+        ui_session_factory(request), project_id
+    )
+    if cached is None:
+        return {"error": error, "pending": error is None, "summary": None, "plots": []}
     by_name = {plot.name: plot for plot in cached.plots}
     plots = [
         {
@@ -45,7 +43,9 @@ def roi_context(request: Request, project_id: int) -> dict[str, Any]:
     ]
     return {
         "error": None,
+        "pending": False,
+        "stale": not current,
         "summary": Markup(summary_html(cached.report)),
         "plots": plots,
-        "report": cached.report,
+        "generated_at": cached.report["generated_at"],
     }
