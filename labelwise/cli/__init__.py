@@ -12,6 +12,7 @@ from labelwise.cli._loop import release_app, train_command
 from labelwise.cli._policies import policies, strategies
 from labelwise.cli._project import project_app
 from labelwise.cli._quality import quality_command
+from labelwise.cli._report import report_command
 from labelwise.cli._round import round_command
 from labelwise.cli._serve import serve_command
 from labelwise.cli._simulate import simulate
@@ -41,6 +42,7 @@ app.command("agreement")(agreement)
 project_app.command("quality")(quality_command)
 app.command("train")(train_command)
 app.add_typer(release_app, name="release")
+app.command("report")(report_command)
 
 
 def main() -> None:

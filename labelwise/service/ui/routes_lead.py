@@ -42,6 +42,7 @@ from labelwise.service.store.engine import read_only, transaction
 from labelwise.service.store.review import dashboard
 from labelwise.service.store.schema import ITEM_ROLES, Member
 from labelwise.service.ui.auth import UIMember, require_csrf
+from labelwise.service.ui.roi import roi_context
 from labelwise.service.ui.routes_review import (
     add_flash,
     pop_flashes,
@@ -96,6 +97,7 @@ def _page(
         "import_errors": import_errors,
         "import_message": import_message,
         "annotator_quality": quality,
+        "roi": roi_context(request, found.id),
     }
     return render(
         request, "dashboard.html", context, status_code=status_code, member=member

@@ -141,6 +141,7 @@ MATRIX = [
         "items.read", "GET", "/projects/alpha/items/alpha-0", (AUTH, NO, NO, A, A, 404)
     ),
     Case("rounds.list", "GET", "/projects/alpha/rounds", (AUTH, NO, NO, A, A, 404)),
+    Case("report", "GET", "/projects/alpha/report", (AUTH, NO, NO, A, A, 404)),
     Case(
         "rounds.create",
         "POST",

@@ -16,6 +16,7 @@ from labelwise.service.api.routes import (
     quality,
     queue,
     releases,
+    report,
     rounds,
     training,
 )
@@ -39,4 +40,5 @@ def routers() -> list[APIRouter]:
         calibration.router,
         training.router,
         releases.router,
+        report.router,
     ]
