@@ -133,6 +133,8 @@ class PoolChunk:
                 "PoolChunk.concat needs at least one chunk. Got none.",
                 hint="Read at least one row of the pool.",
             )
+        # Empty chunks (every row excluded) may lack arrays that need a width.
+        chunks = [c for c in chunks if len(c)] or [chunks[0]]
         if len(chunks) == 1:
             return chunks[0]
         values: dict[str, Any] = {"index": np.concatenate([c.index for c in chunks])}
