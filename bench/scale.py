@@ -47,14 +47,18 @@ PARQUET_FILE_ROWS = 500_000
 
 def mixture(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """``n`` rows of a 4-class Gaussian mixture in 64 dimensions (float32)."""
-    centres = np.random.default_rng(12345).normal(scale=1.2, size=(N_CLASSES, N_FEATURES))
+    centres = np.random.default_rng(12345).normal(
+        scale=1.2, size=(N_CLASSES, N_FEATURES)
+    )
     rng = np.random.default_rng(seed)
     y = rng.integers(0, N_CLASSES, size=n)
     X = np.empty((n, N_FEATURES), dtype=np.float32)
     step = 1_000_000
     for start in range(0, n, step):
         stop = min(start + step, n)
-        X[start:stop] = rng.standard_normal((stop - start, N_FEATURES), dtype=np.float32)
+        X[start:stop] = rng.standard_normal(
+            (stop - start, N_FEATURES), dtype=np.float32
+        )
         X[start:stop] += centres[y[start:stop]].astype(np.float32)
     return X, y
 
@@ -104,7 +108,11 @@ def child_in_memory(config: str, n: int) -> dict[str, Any]:
         y = np.full(n + N_LABELED, MISSING_LABEL)
         y[:N_LABELED] = y_lab
         data = np.vstack([X_lab, X])
-        qs = CoreSet(random_state=0) if config == "coreset" else TypiClust(random_state=0)
+        qs = (
+            CoreSet(random_state=0)
+            if config == "coreset"
+            else TypiClust(random_state=0)
+        )
         picks = qs.query(X=data, y=y, batch_size=BATCH)
         assert len(picks) == BATCH
     elif config == "ranked_batch":
@@ -194,7 +202,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.child is not None:
         if args.child[0] == "parquet":
-            result = child_parquet(args.child[1], int(args.child[2]), int(args.child[3]))
+            result = child_parquet(
+                args.child[1], int(args.child[2]), int(args.child[3])
+            )
         else:
             result = child_in_memory(args.child[0], int(args.child[1]))
         print(json.dumps(result))
@@ -251,7 +261,9 @@ def main() -> None:
         note = row.get("skipped", "")
         if "us_per_row" in row:
             note = f"{row['us_per_row']:.2f} µs/row"
-        lines.append(f"| {row['pool']} | {row['config']} | {secs} | {ratio} | {rss} | {note} |")
+        lines.append(
+            f"| {row['pool']} | {row['config']} | {secs} | {ratio} | {rss} | {note} |"
+        )
     (out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

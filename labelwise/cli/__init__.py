@@ -9,6 +9,7 @@ from labelwise.cli._bench import bench_app
 from labelwise.cli._demo import demo_command
 from labelwise.cli._io import export_command, import_command
 from labelwise.cli._policies import policies, strategies
+from labelwise.cli._pool import pool_app
 from labelwise.cli._project import project_app
 from labelwise.cli._round import round_command
 from labelwise.cli._serve import serve_command
@@ -36,6 +37,7 @@ app.add_typer(user_app, name="user")
 app.command("serve")(serve_command)
 app.command("demo")(demo_command)
 app.command("agreement")(agreement)
+app.add_typer(pool_app, name="pool")
 
 
 def main() -> None:

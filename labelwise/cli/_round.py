@@ -67,6 +67,26 @@ def round_command(
             show_default=False,
         ),
     ] = None,
+    chunk_size: Annotated[
+        int | None,
+        typer.Option(
+            "--chunk-size",
+            help="Pool rows scored at a time (bounds memory; never changes the "
+            "batch). Default: the whole pool in memory, 100,000 rows for an "
+            "external pool.",
+            show_default=False,
+        ),
+    ] = None,
+    dask_scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--dask-scheduler",
+            envvar="LABELWISE_DASK_SCHEDULER",
+            help="Dask scheduler address: score an external pool's Parquet row "
+            "groups as Dask tasks (needs labelwise[scale]).",
+            show_default=False,
+        ),
+    ] = None,
     db: DbOption = None,
     as_json: Annotated[
         bool,
@@ -93,6 +113,8 @@ def round_command(
                     batch_size=batch_size,
                     policy=policy,
                     seed=seed,
+                    chunk_size=chunk_size,
+                    dask_scheduler=dask_scheduler,
                 )
         finally:
             engine.dispose()

@@ -199,3 +199,37 @@ class ParquetPool:
         ):
             yield offset, pa.Table.from_batches([batch])
             offset += batch.num_rows
+
+    def take(self, positions: Any) -> list[dict[str, Any]]:
+        """The rows at global ``positions`` as dicts, in that order.
+
+        Reads only the row groups that hold them (what a round materialises).
+        """
+        import numpy as np
+
+        wanted = np.asarray(positions, dtype=np.int64)
+        found: dict[int, dict[str, Any]] = {}
+        for piece in self.pieces():
+            stop = piece.offset + piece.n_rows
+            inside = wanted[(wanted >= piece.offset) & (wanted < stop)]
+            if inside.size == 0:
+                continue
+            table = _open(piece.path).read_row_group(
+                piece.row_group, columns=self.columns
+            )
+            local = np.unique(inside) - piece.offset
+            for pos, row in zip(
+                (local + piece.offset).tolist(),
+                table.take(local).to_pylist(),
+                strict=True,
+            ):
+                found[pos] = row
+        missing = [int(p) for p in wanted if int(p) not in found]
+        if missing:
+            raise InvalidInputError(
+                f"The pool has no row at position(s) {missing[:5]} (it has "
+                f"{self.n_rows} rows).",
+                hint="The files changed since the batch was chosen; run the "
+                "round again.",
+            )
+        return [found[int(p)] for p in wanted]

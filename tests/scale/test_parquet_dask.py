@@ -1,4 +1,4 @@
-"""Parquet pools read in chunks, locally and as Dask tasks, equal the in-memory batch."""
+"""Parquet pools read in chunks, locally and as Dask tasks, equal in-memory batches."""
 
 import numpy as np
 import pyarrow as pa
@@ -39,7 +39,7 @@ def pool_files(tmp_path_factory):
 
 
 def in_memory(setup, *, seed, sample, keep=None):
-    folder, X, ids, model, X_lab, correct = setup
+    _folder, X, ids, model, X_lab, correct = setup
     rows = np.arange(N) if keep is None else keep
     context = ScoringContext(
         probas=model.predict_proba(X[rows]),
@@ -58,7 +58,7 @@ def in_memory(setup, *, seed, sample, keep=None):
 
 
 def parquet_batch(setup, *, seed, sample, chunk, scheduler=None, exclude=None):
-    folder, X, ids, model, X_lab, correct = setup
+    folder, _X, _ids, model, X_lab, correct = setup
     pool = ParquetPool.open(
         str(folder / "*.parquet"), id_column="id", feature_columns=COLUMNS
     )
@@ -154,7 +154,7 @@ def test_bad_paths_and_columns(pool_files, tmp_path):
 
 
 def test_pool_smaller_than_batch(pool_files):
-    folder, X, ids, model, X_lab, correct = pool_files
+    folder, _X, ids, model, _X_lab, _correct = pool_files
     pool = ParquetPool.open(
         str(folder / "*.parquet"), id_column="id", feature_columns=COLUMNS
     )

@@ -34,6 +34,7 @@ from labelwise.service.loop.training import (
 )
 from labelwise.service.queue.service import enqueue_round
 from labelwise.service.store.items import count_items, labeled_items, unlabeled_pool
+from labelwise.service.store.pools import get_pool_source
 from labelwise.service.store.schema import Item, Project, Round, Selection
 from labelwise.strategies import ScoringContext
 
@@ -225,9 +226,19 @@ def run_round(
     model: str | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     min_labels: int = DEFAULT_MIN_LABELS,
+    chunk_size: int | None = None,
+    dask_scheduler: str | None = None,
 ) -> RoundSummary:
-    """Train on the final labels, score the unlabeled pool, record a batch of picks."""
+    """Train on the final labels, score the unlabeled pool, record a batch of picks.
+
+    ``chunk_size`` bounds the rows scored at a time (it never changes the
+    batch). A project with an external pool (``labelwise pool add``) streams
+    its Parquet files, as Dask tasks when ``dask_scheduler`` is given
+    (docs/scale.md); a pool in the database ignores ``dask_scheduler``.
+    """
     batch_size = check_int(batch_size, param="batch_size", owner="run_round", low=1)
+    if chunk_size is not None:
+        chunk_size = check_int(chunk_size, param="chunk_size", owner="run_round", low=1)
     min_labels = check_int(min_labels, param="min_labels", owner="run_round", low=1)
     spec = _resolve_policy(policy)
     seed = _resolve_seed(seed)
@@ -242,10 +253,16 @@ def run_round(
             hint="Pass model=None for the project's default model.",
         )
     number = _next_number(session, project)
-    candidate_ids, candidate_fields = unlabeled_pool(session=session, project=project)
-    if not candidate_ids:
-        raise _empty_pool(session, project)
-    candidates = item_features(project, candidate_fields)
+    source = get_pool_source(session=session, project=project)
+    if source is None:
+        candidate_ids, candidate_fields = unlabeled_pool(
+            session=session, project=project
+        )
+        if not candidate_ids:
+            raise _empty_pool(session, project)
+        candidates = item_features(project, candidate_fields)
+    else:
+        candidate_ids, candidates = [], []
     training, _ = _labeled(session, project, ("pool", "failure"))
     required = spec.required_inputs()
     rng = np.random.default_rng(seed)
@@ -273,7 +290,9 @@ def run_round(
             validation=validation,
         )
         metrics = dict(version.metrics or {})
-        if "probas" in required or spec.class_quotas or data_dir is not None:
+        if source is not None:
+            pass  # the pool is scored chunk by chunk below
+        elif "probas" in required or spec.class_quotas or data_dir is not None:
             probas = predict_proba(fitted, candidates)
         if "committee_probas" in required:
             from labelwise.models import committee_predict_proba, fit_committee
@@ -286,6 +305,41 @@ def run_round(
                 rng=rng,
             )
             committee = committee_predict_proba(members, candidates)
+
+    if source is not None:
+        from labelwise.scale import DEFAULT_CHUNK_SIZE
+        from labelwise.service.loop.external import ExternalInputs, external_batch
+
+        inputs = ExternalInputs(
+            kind=kind,
+            model=fitted,
+            training=training,
+            failures=item_features(project, _failure_fields(session, project)),
+            seed=seed,
+        )
+        batch, _ = external_batch(
+            session=session,
+            project=project,
+            source=source,
+            spec=spec,
+            inputs=inputs,
+            batch_size=batch_size,
+            rng=rng,
+            chunk_size=chunk_size or DEFAULT_CHUNK_SIZE,
+            scheduler=dask_scheduler,
+        )
+        return _finish_round(
+            session,
+            project=project,
+            number=number,
+            spec=spec,
+            batch=batch,
+            version=version,
+            seed=seed,
+            batch_size=batch_size,
+            cold=cold,
+            metrics=metrics,
+        )
 
     X = X_labeled = X_failures = None
     labeled_correct = None
@@ -312,7 +366,40 @@ def run_round(
         ids=np.asarray(candidate_ids, dtype=np.int64),
         classes=list(project.labels),
         rng=rng,
+        chunk_size=chunk_size,
     )
+    if data_dir is not None and probas is not None:
+        _write_scores(
+            data_dir, project, number, candidate_ids, list(project.labels), probas
+        )
+    return _finish_round(
+        session,
+        project=project,
+        number=number,
+        spec=spec,
+        batch=batch,
+        version=version,
+        seed=seed,
+        batch_size=batch_size,
+        cold=cold,
+        metrics=metrics,
+    )
+
+
+def _finish_round(
+    session: Session,
+    *,
+    project: Project,
+    number: int,
+    spec: BatchPolicy,
+    batch: Batch,
+    version: Any,
+    seed: int,
+    batch_size: int,
+    cold: bool,
+    metrics: dict[str, Any],
+) -> RoundSummary:
+    """Record the round and its selections; the summary."""
     mode = COLD_START if cold else MODEL
     row = _record(
         session,
@@ -325,10 +412,6 @@ def run_round(
         batch_size=batch_size,
         mode=mode,
     )
-    if data_dir is not None and probas is not None:
-        _write_scores(
-            data_dir, project, number, candidate_ids, list(project.labels), probas
-        )
     return RoundSummary(
         round_id=row.id,
         round_number=number,

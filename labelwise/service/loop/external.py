@@ -1,0 +1,137 @@
+"""The batch of a round whose project reads its pool from Parquet files (#8).
+
+The files are streamed in chunks (:func:`labelwise.scale.select_parquet`),
+locally or as Dask tasks; items already labeled are left out by external id;
+only the selected rows are materialised as items. The model and the geometry
+featurizer are fitted here, on the labeled items (the featurizer also on the
+failures and the first chunk of the pool, so it sees unlabeled data too).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from labelwise.exceptions import PoolExhausted
+from labelwise.policy import Batch, BatchPolicy
+from labelwise.service.loop.training import Features, LabeledSet
+from labelwise.service.store.pools import materialise, open_pool
+from labelwise.service.store.schema import FinalLabel, Item, PoolSource, Project
+
+__all__ = ["ExternalInputs", "external_batch"]
+
+_GEOMETRY_FIELDS = frozenset({"X", "X_labeled", "X_failures"})
+#: First pool rows the geometry featurizer also sees (fixed, so that the chunk
+#: size never changes the batch).
+FEATURIZER_ROWS = 10_000
+
+
+@dataclass(frozen=True, eq=False)
+class ExternalInputs:
+    """What the round already computed: the model (None at cold start) and sets."""
+
+    kind: str
+    model: Any
+    training: LabeledSet
+    failures: Features
+    seed: int
+
+
+def _labeled_external_ids(session: Session, project: Project) -> np.ndarray[Any, Any]:
+    rows = session.scalars(
+        select(Item.external_id)
+        .join(FinalLabel, FinalLabel.item_id == Item.id)
+        .where(Item.project_id == project.id)
+    )
+    return np.asarray(sorted(str(r) for r in rows), dtype=str)
+
+
+def _first_chunk(pool: Any, scorer: Any, size: int) -> Features:
+    for _, table in pool.iter_tables(size):
+        return scorer.features(table)  # type: ignore[no-any-return]
+    return []
+
+
+def external_batch(
+    *,
+    session: Session,
+    project: Project,
+    source: PoolSource,
+    spec: BatchPolicy,
+    inputs: ExternalInputs,
+    batch_size: int,
+    rng: np.random.Generator,
+    chunk_size: int,
+    scheduler: str | None,
+) -> tuple[Batch, int]:
+    """The round's batch (ids are item ids, materialised) and the pool's rows."""
+    from labelwise.models import make_featurizer
+    from labelwise.scale import ChunkScorer, select_parquet
+    from labelwise.service.loop.training import _concat
+
+    pool = open_pool(source)
+    exclude = _labeled_external_ids(session, project)
+    available = pool.n_rows - exclude.size
+    if available <= 0:
+        raise PoolExhausted(
+            f"Pool exhausted: the external pool of project {project.name!r} "
+            f"({source.path!r}, {pool.n_rows} rows) has no unlabeled row.",
+            hint=f"Add files: `labelwise pool remove {project.name}` then "
+            f"`labelwise pool add {project.name} 'NEW_GLOB'`.",
+        )
+    required = spec.required_inputs()
+    text = source.text_column
+    scorer = ChunkScorer(
+        id_column=source.id_column,
+        feature_columns=tuple(source.feature_columns or ()),
+        text_column=text,
+        model=inputs.model,
+        as_frame=not text,
+        want_probas=bool(
+            inputs.model is not None and ("probas" in required or spec.class_quotas)
+        ),
+        want_X=bool(required & _GEOMETRY_FIELDS),
+        exclude_ids=exclude,
+    )
+    X_labeled = X_failures = labeled_correct = None
+    if scorer.want_X:
+        sample = _first_chunk(pool, scorer, FEATURIZER_ROWS)
+        featurizer = make_featurizer(inputs.kind, random_state=inputs.seed)
+        featurizer.fit(_concat([sample, inputs.training.features, inputs.failures]))
+        scorer = replace(scorer, featurizer=featurizer)
+        if len(inputs.training):
+            X_labeled = np.asarray(
+                featurizer.transform(inputs.training.features), dtype=np.float64
+            )
+        if len(inputs.failures):
+            X_failures = np.asarray(
+                featurizer.transform(inputs.failures), dtype=np.float64
+            )
+        if inputs.model is not None and len(inputs.training):
+            predicted = np.asarray(
+                inputs.model.predict(inputs.training.features), dtype=object
+            )
+            labeled_correct = predicted == np.asarray(
+                inputs.training.labels, dtype=object
+            )
+    batch = select_parquet(
+        spec,
+        pool,
+        scorer,
+        batch_size=min(batch_size, available),
+        rng=rng,
+        classes=list(project.labels),
+        chunk_size=chunk_size,
+        scheduler=scheduler,
+        X_labeled=X_labeled,
+        labeled_correct=labeled_correct,
+        X_failures=X_failures,
+    )
+    item_ids = materialise(
+        session=session, project=project, source=source, positions=batch.positions
+    )
+    return replace(batch, ids=np.asarray(item_ids, dtype=np.int64)), pool.n_rows
