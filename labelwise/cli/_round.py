@@ -97,12 +97,16 @@ def round_command(
 
     With fewer than 10 final labels of 2+ classes the round starts cold: no
     model, the batch comes from the random slice and geometry (docs/rounds.md).
+    The pool's scores are cached per model version in the data folder
+    (LABELWISE_DATA_DIR, default labelwise-data beside the SQLite file).
     """
     with handle_errors():
         from labelwise.service.loop import run_round
+        from labelwise.service.settings import load_settings
         from labelwise.service.store.engine import transaction
         from labelwise.service.store.projects import get_project
 
+        data_dir = load_settings(database_url=db).resolved_data_dir()
         engine, factory = open_store(db)
         try:
             with transaction(factory) as session:
@@ -115,6 +119,7 @@ def round_command(
                     seed=seed,
                     chunk_size=chunk_size,
                     dask_scheduler=dask_scheduler,
+                    data_dir=data_dir,
                 )
         finally:
             engine.dispose()

@@ -42,6 +42,9 @@ __all__ = [
 #: Rows read and scored at a time (100,000 rows x 64 float32 features: 25 MB).
 DEFAULT_CHUNK_SIZE = 100_000
 
+#: Scores a chunk predicted: (ids as strings, probabilities), for the score cache.
+Fresh = tuple[npt.NDArray[Any], npt.NDArray[np.float64]]
+
 
 @dataclass(frozen=True, eq=False)
 class ChunkScorer:
@@ -67,6 +70,10 @@ class ChunkScorer:
         Whether the policy reads probabilities / geometry at all.
     exclude_ids : ndarray, optional
         Ids (compared as strings) of rows to leave out: items already labeled.
+    cached_ids, cached_probas : ndarray, optional
+        Sorted ids (as strings) whose probabilities this model already gave
+        (the score cache): those rows are not predicted again. The rows that
+        are predicted come back from :meth:`scored` as the chunk's fresh scores.
     """
 
     id_column: str
@@ -78,6 +85,8 @@ class ChunkScorer:
     want_probas: bool = True
     want_X: bool = True
     exclude_ids: npt.NDArray[Any] | None = field(default=None)
+    cached_ids: npt.NDArray[Any] | None = field(default=None)
+    cached_probas: npt.NDArray[np.float64] | None = field(default=None)
 
     def features(self, table: Any) -> Any:
         """What the model reads of ``table``: texts, a DataFrame or a matrix."""
@@ -93,6 +102,37 @@ class ChunkScorer:
 
     def __call__(self, table: Any, offset: int) -> PoolChunk:
         """The chunk of ``table``'s rows, whose first row is global row ``offset``."""
+        return self.scored(table, offset)[0]
+
+    def _probas(self, feats: Any, ids: npt.NDArray[Any]) -> tuple[Any, Fresh | None]:
+        """Probabilities of the rows: cached ones looked up, the rest predicted."""
+        if self.cached_ids is None or self.cached_probas is None:
+            probas = np.asarray(self.model.predict_proba(feats), dtype=np.float64)
+            return probas, (ids.astype(str), probas)
+        keys = ids.astype(str)
+        probas = np.full((len(keys), self.cached_probas.shape[1]), np.nan)
+        found = np.zeros(len(keys), dtype=bool)
+        if self.cached_ids.size:
+            pos = np.minimum(
+                np.searchsorted(self.cached_ids, keys), self.cached_ids.size - 1
+            )
+            found = self.cached_ids[pos] == keys
+            probas[found] = self.cached_probas[pos[found]]
+        rows = np.flatnonzero(~found)
+        if rows.size == 0:
+            return probas, None
+        if isinstance(feats, list):
+            part: Any = [feats[int(i)] for i in rows]
+        elif hasattr(feats, "iloc"):
+            part = feats.iloc[rows]
+        else:
+            part = feats[rows]
+        fresh = np.asarray(self.model.predict_proba(part), dtype=np.float64)
+        probas[rows] = fresh
+        return probas, (keys[rows], fresh)
+
+    def scored(self, table: Any, offset: int) -> tuple[PoolChunk, Fresh | None]:
+        """The chunk and the scores predicted for it (None: none predicted)."""
         ids = np.asarray(table.column(self.id_column).to_numpy(zero_copy_only=False))
         index = np.arange(offset, offset + len(ids), dtype=np.int64)
         if self.exclude_ids is not None and self.exclude_ids.size:
@@ -101,15 +141,15 @@ class ChunkScorer:
                 ids, index = ids[keep], index[keep]
                 table = table.filter(keep)
         feats = self.features(table)
-        probas = X = None
+        probas = X = fresh = None
         if self.want_probas and self.model is not None and len(ids):
-            probas = np.asarray(self.model.predict_proba(feats), dtype=np.float64)
+            probas, fresh = self._probas(feats, ids)
         if self.want_X:
             if self.featurizer is not None:
                 X = np.asarray(self.featurizer.transform(feats), dtype=np.float64)
             elif not self.text_column:
                 X = np.asarray(feats, dtype=np.float32)
-        return PoolChunk(index=index, ids=ids, probas=probas, X=X)
+        return PoolChunk(index=index, ids=ids, probas=probas, X=X), fresh
 
 
 def score_and_reduce(
@@ -119,8 +159,24 @@ def score_and_reduce(
 
     The same function runs in this process and as a Dask task.
     """
-    chunk = scorer(table, offset)
-    return reduce_chunk(plan, chunk), len(chunk)
+    part, rows, _ = _reduce_scored(plan, scorer, table, offset)
+    return part, rows
+
+
+def _reduce_scored(
+    plan: ShortlistPlan, scorer: ChunkScorer, table: Any, offset: int
+) -> tuple[PoolChunk, int, Fresh | None]:
+    chunk, fresh = scorer.scored(table, offset)
+    return reduce_chunk(plan, chunk), len(chunk), fresh
+
+
+def _join(parts: list[Fresh]) -> Fresh | None:
+    if not parts:
+        return None
+    return (
+        np.concatenate([ids for ids, _ in parts]),
+        np.concatenate([probas for _, probas in parts]),
+    )
 
 
 def _finish(
@@ -185,17 +241,21 @@ def _piece_task(
     plan: ShortlistPlan,
     scorer: ChunkScorer,
     chunk_size: int,
-) -> tuple[PoolChunk | None, int]:
-    """One Dask task: the shortlist of one Parquet row group."""
+    keep_fresh: bool = False,
+) -> tuple[PoolChunk | None, int, Fresh | None]:
+    """One Dask task: the shortlist of one Parquet row group (and fresh scores)."""
     shortlist: PoolChunk | None = None
     n_rows = 0
+    fresh: list[Fresh] = []
     for offset, table in pool.iter_piece(piece, chunk_size):
-        part, rows = score_and_reduce(plan, scorer, table, offset)
+        part, rows, scores = _reduce_scored(plan, scorer, table, offset)
         n_rows += rows
+        if keep_fresh and scores is not None:
+            fresh.append(scores)
         shortlist = (
             part if shortlist is None else merge_shortlists(plan, [shortlist, part])
         )
-    return shortlist, n_rows
+    return shortlist, n_rows, _join(fresh)
 
 
 def _dask_client(scheduler: str) -> Any:
@@ -225,13 +285,16 @@ def select_parquet(
     labeled_correct: Any = None,
     X_failures: Any = None,
     progress: Callable[[int], None] | None = None,
+    on_scores: Callable[[Fresh], None] | None = None,
 ) -> Batch:
     """Build a batch from a Parquet pool read in chunks of ``chunk_size`` rows.
 
     With ``scheduler`` (a Dask scheduler address) each Parquet row group is a
     Dask task running the same chunk function; shortlists are merged here as
     they arrive. Either way the batch equals the in-memory one for the seed.
-    ``progress`` is called with the number of rows done after each chunk.
+    ``progress`` is called with the number of rows done after each chunk;
+    ``on_scores`` with each chunk's (or Dask task's) predicted scores, which
+    is how the score cache learns the rows it lacked.
     """
     chunk_size = check_int(
         chunk_size, param="chunk_size", owner="select_parquet", low=1
@@ -248,10 +311,14 @@ def select_parquet(
     shortlist: PoolChunk | None = None
     n_rows = done = 0
 
-    def merge(part: PoolChunk | None, rows: int, read: int) -> None:
+    def merge(
+        part: PoolChunk | None, rows: int, read: int, fresh: Fresh | None
+    ) -> None:
         nonlocal shortlist, n_rows, done
         n_rows += rows
         done += read
+        if on_scores is not None and fresh is not None:
+            on_scores(fresh)
         if part is not None:
             shortlist = (
                 part if shortlist is None else merge_shortlists(plan, [shortlist, part])
@@ -261,8 +328,8 @@ def select_parquet(
 
     if scheduler is None:
         for offset, table in pool.iter_tables(chunk_size):
-            part, rows = score_and_reduce(plan, scorer, table, offset)
-            merge(part, rows, table.num_rows)
+            part, rows, fresh = _reduce_scored(plan, scorer, table, offset)
+            merge(part, rows, table.num_rows, fresh)
     else:
         from distributed import as_completed
 
@@ -278,13 +345,14 @@ def select_parquet(
                     shared[1],
                     shared[2],
                     chunk_size,
+                    on_scores is not None,
                     pure=False,
                 ): piece
                 for piece in pieces
             }
             for future in as_completed(futures):  # type: ignore[no-untyped-call]
-                part, rows = future.result()
-                merge(part, rows, futures[future].n_rows)
+                part, rows, fresh = future.result()
+                merge(part, rows, futures[future].n_rows, fresh)
                 future.release()
         finally:
             client.close()

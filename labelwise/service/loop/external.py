@@ -2,13 +2,16 @@
 
 The files are streamed in chunks (:func:`labelwise.scale.select_parquet`),
 locally or as Dask tasks; items already labeled are left out by external id;
-only the selected rows are materialised as items. The model and the geometry
+only the selected rows are materialised as items. With a data folder the
+pool's probabilities are cached per model version by external id
+(:mod:`labelwise.service.loop.score_cache`). The model and the geometry
 featurizer are fitted here, on the labeled items (the featurizer also on the
 failures and the first chunk of the pool, so it sees unlabeled data too).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -18,6 +21,13 @@ from sqlalchemy.orm import Session
 
 from labelwise.exceptions import PoolExhausted
 from labelwise.policy import Batch, BatchPolicy
+from labelwise.service.loop.score_cache import (
+    EXTERNAL_KEY,
+    ScoreTable,
+    read_scores,
+    score_path,
+    write_scores,
+)
 from labelwise.service.loop.training import Features, LabeledSet
 from labelwise.service.store.pools import materialise, open_pool
 from labelwise.service.store.schema import FinalLabel, Item, PoolSource, Project
@@ -39,6 +49,8 @@ class ExternalInputs:
     training: LabeledSet
     failures: Features
     seed: int
+    data_dir: str | os.PathLike[str] | None = None
+    version: str | None = None
 
 
 def _labeled_external_ids(session: Session, project: Project) -> np.ndarray[Any, Any]:
@@ -97,6 +109,20 @@ def external_batch(
         want_X=bool(required & _GEOMETRY_FIELDS),
         exclude_ids=exclude,
     )
+    cached: ScoreTable | None = None
+    fresh: list[tuple[Any, Any]] = []
+    path = None
+    if scorer.want_probas and inputs.data_dir is not None and inputs.version:
+        path = score_path(inputs.data_dir, project.id, inputs.version)
+        cached = read_scores(
+            path, key=EXTERNAL_KEY, classes=list(project.labels), seed=inputs.seed
+        )
+        empty = np.empty((0, len(project.labels)), dtype=np.float64)
+        scorer = replace(
+            scorer,
+            cached_ids=np.empty(0, dtype=str) if cached is None else cached.keys,
+            cached_probas=empty if cached is None else cached.probas,
+        )
     X_labeled = X_failures = labeled_correct = None
     if scorer.want_X:
         sample = _first_chunk(pool, scorer, FEATURIZER_ROWS)
@@ -130,7 +156,19 @@ def external_batch(
         X_labeled=X_labeled,
         labeled_correct=labeled_correct,
         X_failures=X_failures,
+        on_scores=None if path is None else fresh.append,
     )
+    if path is not None and fresh:
+        write_scores(
+            path,
+            key=EXTERNAL_KEY,
+            keys=np.concatenate([ids for ids, _ in fresh]),
+            probas=np.concatenate([p for _, p in fresh]),
+            classes=list(project.labels),
+            seed=inputs.seed,
+            version=str(inputs.version),
+            previous=cached,
+        )
     item_ids = materialise(
         session=session, project=project, source=source, positions=batch.positions
     )

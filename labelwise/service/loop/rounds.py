@@ -12,7 +12,6 @@ import math
 import os
 import secrets
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,7 +21,15 @@ from sqlalchemy.orm import Session
 from labelwise._validation import check_int
 from labelwise.exceptions import ConfigError, PoolExhausted
 from labelwise.policy import Batch, BatchPolicy, build_batch, load_policy
+from labelwise.service.loop.score_cache import (
+    ITEM_KEY,
+    lookup,
+    read_scores,
+    score_path,
+    write_scores,
+)
 from labelwise.service.loop.training import (
+    Features,
     LabeledSet,
     default_model_name,
     featurize,
@@ -147,25 +154,49 @@ def _next_number(session: Session, project: Project) -> int:
     return int(latest or 0) + 1
 
 
-def _write_scores(
-    data_dir: str | os.PathLike[str],
-    project: Project,
-    number: int,
-    item_ids: list[int],
-    classes: list[str],
-    probas: np.ndarray[Any, Any],
-) -> Path:
-    import pandas as pd
+def _subset(features: Features, rows: np.ndarray[Any, Any]) -> Features:
+    if isinstance(features, list):
+        return [features[int(i)] for i in rows]
+    return features.iloc[rows]
 
-    folder = Path(data_dir) / f"project-{project.id}" / "scores"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"round-{number:04d}.parquet"
-    frame = pd.DataFrame(probas, columns=[f"p_{c}" for c in classes])
-    frame.insert(0, "item_id", np.asarray(item_ids, dtype=np.int64))
-    partial = path.with_suffix(".parquet.partial")
-    frame.to_parquet(partial, index=False)
-    partial.replace(path)
-    return path
+
+def _pool_probas(
+    *,
+    fitted: Any,
+    candidates: Features,
+    candidate_ids: list[int],
+    data_dir: str | os.PathLike[str] | None,
+    project: Project,
+    version: str,
+    seed: int,
+) -> np.ndarray[Any, Any]:
+    """The pool's probabilities: cached rows of this model, the others predicted.
+
+    Without ``data_dir`` every row is predicted. With it, the model's score file
+    (docs/scale.md#score-cache) supplies the rows it holds and gains the rest.
+    """
+    if data_dir is None:
+        return predict_proba(fitted, candidates)
+    classes = list(project.labels)
+    path = score_path(data_dir, project.id, version)
+    cached = read_scores(path, key=ITEM_KEY, classes=classes, seed=seed)
+    probas, missing = lookup(cached, candidate_ids, len(classes))
+    rows = np.flatnonzero(missing)
+    if rows.size:
+        fresh = predict_proba(fitted, _subset(candidates, rows))
+        probas[rows] = fresh
+        keys = np.asarray(candidate_ids, dtype=np.int64)[rows]
+        write_scores(
+            path,
+            key=ITEM_KEY,
+            keys=keys,
+            probas=fresh,
+            classes=classes,
+            seed=seed,
+            version=version,
+            previous=cached,
+        )
+    return probas
 
 
 def _record(
@@ -232,9 +263,12 @@ def run_round(
     """Train on the final labels, score the unlabeled pool, record a batch of picks.
 
     ``chunk_size`` bounds the rows scored at a time (it never changes the
-    batch). A project with an external pool (``labelwise pool add``) streams
-    its Parquet files, as Dask tasks when ``dask_scheduler`` is given
-    (docs/scale.md); a pool in the database ignores ``dask_scheduler``.
+    batch). With ``data_dir`` the pool's probabilities are cached per model
+    version (and seed) there, and a round of a cached model scores only the
+    items its file lacks (docs/scale.md#score-cache). A project with an
+    external pool (``labelwise pool add``) streams its Parquet files, as Dask
+    tasks when ``dask_scheduler`` is given (docs/scale.md); a pool in the
+    database ignores ``dask_scheduler``.
     """
     batch_size = check_int(batch_size, param="batch_size", owner="run_round", low=1)
     if chunk_size is not None:
@@ -293,7 +327,15 @@ def run_round(
         if source is not None:
             pass  # the pool is scored chunk by chunk below
         elif "probas" in required or spec.class_quotas or data_dir is not None:
-            probas = predict_proba(fitted, candidates)
+            probas = _pool_probas(
+                fitted=fitted,
+                candidates=candidates,
+                candidate_ids=candidate_ids,
+                data_dir=data_dir,
+                project=project,
+                version=version.version,
+                seed=seed,
+            )
         if "committee_probas" in required:
             from labelwise.models import committee_predict_proba, fit_committee
 
@@ -316,6 +358,8 @@ def run_round(
             training=training,
             failures=item_features(project, _failure_fields(session, project)),
             seed=seed,
+            data_dir=data_dir,
+            version=None if version is None else version.version,
         )
         batch, _ = external_batch(
             session=session,
@@ -368,10 +412,6 @@ def run_round(
         rng=rng,
         chunk_size=chunk_size,
     )
-    if data_dir is not None and probas is not None:
-        _write_scores(
-            data_dir, project, number, candidate_ids, list(project.labels), probas
-        )
     return _finish_round(
         session,
         project=project,

@@ -35,7 +35,13 @@ __all__ = ["JSON_PREFIX", "UI_ROUTERS", "mount_ui"]
 #: Where the page scripts' JSON endpoints live.
 JSON_PREFIX = "/ui/api"
 #: UI modules (in this package) whose ``router`` is mounted, if present.
-UI_ROUTERS = ("routes_auth", "routes_annotate", "routes_review", "routes_lead")
+UI_ROUTERS = (
+    "routes_auth",
+    "routes_annotate",
+    "routes_review",
+    "routes_lead",
+    "routes_scores",
+)
 
 
 def _is_json(request: Request) -> bool:

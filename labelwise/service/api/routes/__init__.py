@@ -14,6 +14,7 @@ from labelwise.service.api.routes import (
     projects,
     queue,
     rounds,
+    scores,
 )
 
 __all__ = ["routers"]
@@ -31,4 +32,5 @@ def routers() -> list[APIRouter]:
         queue.router,
         leases.router,
         labels.router,
+        scores.router,
     ]
