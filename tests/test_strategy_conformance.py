@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from labelwise._rowkeys import row_keys
 from labelwise.exceptions import InvalidInputError, UnknownNameError
 from labelwise.strategies import (
     ScoringContext,
@@ -79,6 +80,7 @@ def make_arrays(
         "X_failures": rng.normal(scale=5.0, size=(6, d)),
         "costs": rng.uniform(0.5, 3.0, size=n),
         "selected": rng.choice(n, size=5, replace=False).astype(np.intp),
+        "row_keys": row_keys(seed, np.arange(n)),
     }
 
 
@@ -96,7 +98,7 @@ def permuted(arrays: dict[str, Any], perm: np.ndarray) -> dict[str, Any]:
     """Reorder every per-item array by ``perm`` (new position j holds item perm[j])."""
     inverse = np.argsort(perm)
     out = dict(arrays)
-    for name in ("probas", "X", "costs"):
+    for name in ("probas", "X", "costs", "row_keys"):
         out[name] = arrays[name][perm]
     for name in ("committee_probas", "committee_predictions"):
         out[name] = arrays[name][:, perm]

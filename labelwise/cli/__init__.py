@@ -10,6 +10,7 @@ from labelwise.cli._demo import demo_command
 from labelwise.cli._io import export_command, import_command
 from labelwise.cli._loop import release_app, train_command
 from labelwise.cli._policies import policies, strategies
+from labelwise.cli._pool import pool_app
 from labelwise.cli._project import project_app
 from labelwise.cli._quality import quality_command
 from labelwise.cli._report import report_command
@@ -43,6 +44,7 @@ project_app.command("quality")(quality_command)
 app.command("train")(train_command)
 app.add_typer(release_app, name="release")
 app.command("report")(report_command)
+app.add_typer(pool_app, name="pool")
 
 
 def main() -> None:

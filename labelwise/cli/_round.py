@@ -67,6 +67,26 @@ def round_command(
             show_default=False,
         ),
     ] = None,
+    chunk_size: Annotated[
+        int | None,
+        typer.Option(
+            "--chunk-size",
+            help="Pool rows scored at a time (bounds memory; never changes the "
+            "batch). Default: the whole pool in memory, 100,000 rows for an "
+            "external pool.",
+            show_default=False,
+        ),
+    ] = None,
+    dask_scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--dask-scheduler",
+            envvar="LABELWISE_DASK_SCHEDULER",
+            help="Dask scheduler address: score an external pool's Parquet row "
+            "groups as Dask tasks (needs labelwise[scale]).",
+            show_default=False,
+        ),
+    ] = None,
     db: DbOption = None,
     as_json: Annotated[
         bool,
@@ -77,12 +97,16 @@ def round_command(
 
     With fewer than 10 final labels of 2+ classes the round starts cold: no
     model, the batch comes from the random slice and geometry (docs/rounds.md).
+    The pool's scores are cached per model version in the data folder
+    (LABELWISE_DATA_DIR, default labelwise-data beside the SQLite file).
     """
     with handle_errors():
         from labelwise.service.loop import run_round
+        from labelwise.service.settings import load_settings
         from labelwise.service.store.engine import transaction
         from labelwise.service.store.projects import get_project
 
+        data_dir = load_settings(database_url=db).resolved_data_dir()
         engine, factory = open_store(db)
         try:
             with transaction(factory) as session:
@@ -93,6 +117,9 @@ def round_command(
                     batch_size=batch_size,
                     policy=policy,
                     seed=seed,
+                    chunk_size=chunk_size,
+                    dask_scheduler=dask_scheduler,
+                    data_dir=data_dir,
                 )
         finally:
             engine.dispose()

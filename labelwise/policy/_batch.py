@@ -11,13 +11,21 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from labelwise._rowkeys import smallest_keys
 from labelwise._typing import FloatArray, IndexArray, RandomState
-from labelwise._validation import check_int, check_probas, check_rng
+from labelwise._validation import check_int, check_probas
 from labelwise.exceptions import ConfigError, InvalidInputError, PoolExhausted
+from labelwise.policy._shortlist import (
+    PoolChunk,
+    ShortlistPlan,
+    make_plan,
+    merge_shortlists,
+    reduce_chunk,
+)
 from labelwise.policy._spec import BatchPolicy, MixComponent
 from labelwise.strategies._base import ScoringContext, Strategy
 
-__all__ = ["Batch", "build_batch"]
+__all__ = ["Batch", "build_batch", "select_from_shortlist"]
 
 #: Reason and strategy recorded on control-slice picks.
 RANDOM = "random"
@@ -113,9 +121,13 @@ def _largest_remainder(total: int, shares: Sequence[float]) -> list[int]:
 
 
 def _top_n(
-    scores: FloatArray, candidates: IndexArray, n: int, keys: FloatArray
+    scores: FloatArray,
+    candidates: IndexArray,
+    n: int,
+    keys: FloatArray,
+    index: npt.NDArray[np.int64],
 ) -> IndexArray:
-    """The ``n`` best ``candidates`` by score, best first, ties ordered by ``keys``.
+    """The ``n`` best ``candidates`` by score, best first, ties by ``keys``, ``index``.
 
     Uses ``np.partition`` to cut the candidates to those at or above the n-th
     best score before sorting, so the cost is O(c) plus a sort of ~n items.
@@ -127,7 +139,7 @@ def _top_n(
         kth = np.partition(s, s.size - n)[s.size - n]
         keep = s >= kth
         candidates, s = candidates[keep], s[keep]
-    order = np.lexsort((keys[candidates], -s))[:n]
+    order = np.lexsort((index[candidates], keys[candidates], -s))[:n]
     return np.asarray(candidates[order], dtype=np.intp)
 
 
@@ -154,9 +166,13 @@ class _Builder:
         rng: np.random.Generator,
         predicted: IndexArray | None,
         quota_shares: list[float],
+        index: npt.NDArray[np.int64],
     ) -> None:
+        assert context.row_keys is not None
         self.policy = policy
         self.context = context
+        self.keys = np.asarray(context.row_keys, dtype=np.float64)
+        self.index = index
         self.n = n
         self.rng = rng
         self.predicted = predicted
@@ -179,10 +195,10 @@ class _Builder:
     def add_random(self, count: int, strategy: str) -> None:
         if count <= 0:
             return
+        # The smallest row keys: uniform without replacement, and the same rows
+        # whether the pool was scored whole or in chunks.
         pool = np.flatnonzero(~self.chosen)
-        picks = np.asarray(
-            self.rng.choice(pool, size=count, replace=False), dtype=np.intp
-        )
+        picks = smallest_keys(self.keys, self.index, count, candidates=pool)
         self.add(picks, RANDOM, strategy, np.full(count, np.nan))
 
     def selected(self) -> IndexArray:
@@ -214,25 +230,27 @@ class _Builder:
             scores = np.full(self.n, -np.inf)
             scores[finite] = np.asarray(per_cost, dtype=np.float64)
         eligible = ~self.chosen & np.isfinite(scores)
-        keys = self.rng.random(self.n)
+        keys, index = self.keys, self.index
         picked: list[IndexArray] = []
         if self.predicted is not None:
             minimums = _largest_remainder(want, self.quota_shares)[:-1]
             for label, minimum in enumerate(minimums):
                 mask = eligible & (self.predicted == label)
-                top = _top_n(scores, np.flatnonzero(mask), minimum, keys)
+                top = _top_n(scores, np.flatnonzero(mask), minimum, keys, index)
                 eligible[top] = False
                 picked.append(top)
         taken = sum(p.size for p in picked)
-        picked.append(_top_n(scores, np.flatnonzero(eligible), want - taken, keys))
+        rest = _top_n(scores, np.flatnonzero(eligible), want - taken, keys, index)
+        picked.append(rest)
         picks = np.concatenate(picked).astype(np.intp, copy=False)
-        order = np.lexsort((keys[picks], -scores[picks]))
+        order = np.lexsort((index[picks], keys[picks], -scores[picks]))
         picks = picks[order]
         self.add(picks, component.reason, component.strategy, scores[picks])
         return int(picks.size)
 
     def batch(self, ids: npt.NDArray[Any] | None) -> Batch:
-        positions = self.selected()
+        local = self.selected()
+        positions = np.asarray(self.index[local], dtype=np.intp)
         scores = (
             np.concatenate(self.scores).astype(np.float64, copy=False)
             if self.scores
@@ -240,7 +258,7 @@ class _Builder:
         )
         return Batch(
             positions=positions,
-            ids=positions.copy() if ids is None else ids[positions],
+            ids=positions.copy() if ids is None else ids[local],
             reasons=tuple(self.reasons),
             strategies=tuple(self.strategies),
             scores=scores,
@@ -315,19 +333,30 @@ def build_batch(
     ids: npt.ArrayLike | None = None,
     classes: Sequence[Any] | None = None,
     rng: RandomState = None,
+    sample_size: int | None = None,
+    chunk_size: int | None = None,
 ) -> Batch:
     """Choose ``batch_size`` pool items by the policy's strategy mix.
 
+    Selection has two stages (docs/scale.md): the pool is first cut down to a
+    shortlist (a uniform sample of ``sample_size`` rows by row key, default
+    ``max(10_000, 10 * batch_size)``, plus each pointwise component's best
+    ``batch_size`` rows); the batch is then built on the shortlist. A pool no
+    larger than the sample is its own shortlist. All randomness reads
+    per-row keys of (seed, row position), so scoring the pool in chunks of
+    ``chunk_size`` rows (or with :func:`labelwise.scale.select_chunked`) gives
+    the same batch.
+
     1. **Control slice first.** ``r = floor(random_fraction * batch_size + 0.5)``
        positions are drawn uniformly without replacement from the whole pool
-       (reason and strategy ``"random"``, score NaN).
+       (the ``r`` smallest row keys; reason and strategy ``"random"``, score NaN).
     2. **Apportionment.** The other ``batch_size - r`` slots are split among the
        components by their shares with the largest-remainder method (ties go to
        the earlier component), so the counts are exact.
     3. **Components in spec order.** An available component scores the pool
        (with ``context.selected`` set to the positions chosen so far) and takes
        its top scores among eligible positions (not chosen yet, finite score);
-       ties are broken uniformly at random. With ``cost_aware`` and
+       ties are broken by row key (uniformly at random). With ``cost_aware`` and
        ``context.costs`` the scores go through ``per_unit_cost`` first. With
        ``class_quotas`` and ``context.probas``, each component first takes, per
        predicted class (argmax of probas), the largest-remainder share of its
@@ -356,6 +385,11 @@ def build_batch(
         of ``policy.class_quotas`` (default ``"0"`` .. ``"k-1"``).
     rng : numpy.random.Generator, int or None
         Source of all randomness; the same seed gives the same batch.
+    sample_size : int, optional
+        Rows of the shortlist's uniform sample (see above).
+    chunk_size : int, optional
+        Rows scored at a time in the first stage (default: the whole pool);
+        it bounds temporaries and never changes the batch.
 
     Returns
     -------
@@ -372,7 +406,6 @@ def build_batch(
     InvalidInputError
         If the pool size cannot be told, or ids/classes/scores have the wrong shape.
     """
-    generator = check_rng(rng)
     batch_size = check_int(batch_size, param="batch_size", owner="build_batch", low=1)
     id_array = None if ids is None else np.asarray(ids)
     n = _pool_size(context, id_array)
@@ -381,14 +414,91 @@ def build_batch(
             f"Pool exhausted: {n} unlabeled items, batch asks for {batch_size}.",
             hint="Lower `batch_size` or import more items (`labelwise import …`).",
         )
+    plan, generator = make_plan(
+        policy,
+        batch_size=batch_size,
+        rng=rng,
+        sample_size=sample_size,
+        X_labeled=context.X_labeled,
+        labeled_correct=context.labeled_correct,
+        X_failures=context.X_failures,
+    )
+    step = (
+        n
+        if chunk_size is None
+        else check_int(chunk_size, param="chunk_size", owner="build_batch", low=1)
+    )
+    shortlist: PoolChunk | None = None
+    for start in range(0, n, step):
+        part = reduce_chunk(plan, _pool_chunk(context, id_array, start, start + step))
+        shortlist = (
+            part if shortlist is None else merge_shortlists(plan, [shortlist, part])
+        )
+    assert shortlist is not None
+    return select_from_shortlist(
+        plan, shortlist, rng=generator, classes=classes, n_pool=n
+    )
+
+
+def _pool_chunk(
+    context: ScoringContext, ids: npt.NDArray[Any] | None, start: int, stop: int
+) -> PoolChunk:
+    """Rows ``start:stop`` of an in-memory pool, as views."""
+
+    def rows(value: Any) -> Any:
+        return None if value is None else np.asarray(value)[start:stop]
+
+    def columns(value: Any) -> Any:
+        return None if value is None else np.asarray(value)[:, start:stop]
+
+    n = context.n_items if ids is None else int(ids.shape[0])
+    stop = min(stop, n)
+    return PoolChunk(
+        index=np.arange(start, stop, dtype=np.int64),
+        ids=rows(ids),
+        probas=rows(context.probas),
+        X=rows(context.X),
+        costs=rows(context.costs),
+        committee_probas=columns(context.committee_probas),
+        committee_predictions=columns(context.committee_predictions),
+    )
+
+
+def select_from_shortlist(
+    plan: ShortlistPlan,
+    shortlist: PoolChunk,
+    *,
+    rng: np.random.Generator,
+    classes: Sequence[Any] | None = None,
+    n_pool: int | None = None,
+) -> Batch:
+    """The second stage: build the batch from a merged shortlist.
+
+    ``rng`` is the generator :func:`make_plan` returned (its key seed already
+    drawn). The batch's positions are global row positions; its ids come from
+    the shortlist (the positions when it carries none).
+    """
+    shortlist = shortlist.sorted()
+    n = len(shortlist)
+    if plan.batch_size > n:
+        total = n if n_pool is None else n_pool
+        raise PoolExhausted(
+            f"Pool exhausted: {total} unlabeled items, batch asks for "
+            f"{plan.batch_size}.",
+            hint="Lower `batch_size` or import more items (`labelwise import …`).",
+        )
+    policy, batch_size = plan.policy, plan.batch_size
+    context = plan.context(shortlist)
     predicted, quota_shares = _quota_setup(policy, context, classes)
-    builder = _Builder(policy, context, n, generator, predicted, quota_shares)
+    builder = _Builder(
+        policy, context, n, rng, predicted, quota_shares, shortlist.index
+    )
 
     n_random = min(batch_size, math.floor(policy.random_fraction * batch_size + 0.5))
     builder.add_random(n_random, RANDOM)
 
     components = policy.components
-    strategies = [c.make_strategy() for c in components]
+    strategies = plan.strategies
     counts = _largest_remainder(batch_size - n_random, [c.share for c in components])
     open_ = [s.available(context) for s in strategies]
     carry = 0
@@ -408,4 +518,4 @@ def build_batch(
             open_[i] = got == carry
             carry -= got
     builder.add_random(carry, RANDOM_FILL)
-    return builder.batch(id_array)
+    return builder.batch(shortlist.ids)

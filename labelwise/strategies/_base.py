@@ -43,6 +43,10 @@ class ScoringContext:
     selected : ndarray of shape (s,), int, optional
         Pool positions already chosen for the batch being built; geometric
         strategies treat them as covered.
+    row_keys : ndarray of shape (n,), optional
+        Uniform ``[0, 1)`` keys keyed by (seed, global row index)
+        (:func:`labelwise._rowkeys.row_keys`): strategies that need per-item
+        randomness read them, so a chunked pool gives the same choices.
     """
 
     probas: FloatArray | None = None
@@ -54,6 +58,7 @@ class ScoringContext:
     X_failures: FloatArray | None = None
     costs: FloatArray | None = None
     selected: IndexArray | None = None
+    row_keys: FloatArray | None = None
 
     @property
     def n_items(self) -> int:
@@ -94,6 +99,10 @@ class Strategy(ABC):
     uses_rng: ClassVar[bool] = False
     #: True when the scorer reads probabilities and rejects invalid ones.
     reads_probas: ClassVar[bool] = False
+    #: True when each item's score depends on that item's row alone, so the
+    #: best items of a pool are the best of its chunks' best (two-stage
+    #: selection keeps each chunk's top rows).
+    pointwise: ClassVar[bool] = False
 
     def available(self, context: ScoringContext) -> bool:
         """True when the context has everything this strategy needs.
@@ -112,6 +121,36 @@ class Strategy(ABC):
         rng: RandomState = None,
     ) -> FloatArray:
         """Return one finite score per pool item, shape ``(n,)``."""
+
+    def preselect(
+        self, context: ScoringContext, *, n_keep: int, index: IndexArray
+    ) -> IndexArray | None:
+        """Rows of a chunk that may be among this strategy's ``n_keep`` picks.
+
+        Two-stage selection (docs/scale.md) keeps, per chunk, the rows this
+        returns; they must include every row the strategy would pick with a
+        batch of ``n_keep`` from the whole pool, whatever ``context.selected``
+        holds. ``None`` means the strategy cannot tell from one chunk (a
+        geometry strategy): it then runs on the merged shortlist only.
+        Pointwise strategies keep their top ``n_keep`` by score (ties by
+        ``context.row_keys``, then ``index``).
+
+        Parameters
+        ----------
+        context : ScoringContext
+            The chunk's rows (``row_keys`` set) plus the pool-wide fields.
+        n_keep : int
+            Rows to keep.
+        index : ndarray of shape (n,), int
+            Global row positions of the chunk's rows.
+        """
+        if not self.pointwise:
+            return None
+        from labelwise._rowkeys import top_rows
+
+        assert context.row_keys is not None
+        scores = np.asarray(self.score(context, batch_size=n_keep), dtype=np.float64)
+        return top_rows(scores, context.row_keys, index, n_keep)
 
     def params(self) -> dict[str, Any]:
         """The strategy's parameters, as passed to its constructor."""

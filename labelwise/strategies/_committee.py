@@ -164,6 +164,7 @@ class VoteEntropy(_CommitteeStrategy):
     """Query-by-committee with vote entropy: :func:`vote_entropy`."""
 
     name = "vote_entropy"
+    pointwise = True
 
     def score(
         self,
@@ -180,6 +181,7 @@ class ConsensusKL(_CommitteeStrategy):
     """Query-by-committee with KL divergence to the consensus: :func:`consensus_kl`."""
 
     name = "consensus_kl"
+    pointwise = True
 
     def score(
         self,

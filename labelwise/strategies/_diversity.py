@@ -4,7 +4,8 @@ Two scorers over the geometry features ``X``:
 
 - :func:`kcenter_greedy_scores`, the greedy k-center (core-set) selection, which
   keeps one running "distance to the nearest centre" vector and updates it with
-  one ``N x 1`` distance computation per pick (never ``N x N``);
+  one float32 matrix-vector product per pick, computing exact distances only for
+  the rows the new centre can bring closer (never ``N x N``);
 - :func:`cluster_quota_scores`, which clusters the pool with k-means and ranks
   items so that the top ``b`` give every cluster a share proportional to its size.
 
@@ -25,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.cluster import KMeans
 from sklearn.metrics import pairwise_distances_argmin_min
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from labelwise._typing import FloatArray, IndexArray, RandomState
 from labelwise._validation import check_array_2d, check_int, check_rng
@@ -90,6 +92,112 @@ def _distances_to_point(X: FloatArray, point: FloatArray) -> FloatArray:
     return out
 
 
+def _screen_bound(d: int) -> float:
+    """Relative error bound of a float32 ``|x|^2 + |c|^2 - 2 x.c`` (times the norms).
+
+    Rounding ``x`` and ``c`` to float32 and summing ``d`` products in float32
+    errs by at most about ``(d + 4) u (|x|^2 + |c|^2)`` with ``u = 2^-24``;
+    twice that (plus a constant) keeps the screen on the safe side.
+    """
+    return float(2.0 * (d + 8) * np.finfo(np.float32).eps)
+
+
+class _Screen:
+    """Float32 shadow of ``X`` that finds the rows a new centre can bring closer.
+
+    The exact distances (float64 differences, :func:`_distances_to_point`) are
+    computed only for rows whose screened squared distance, minus its error
+    bound, is below their current nearest-centre distance; every other row
+    provably keeps its distance. The result is the same, bit for bit, as the
+    exact update of every row, at the cost of one float32 matrix-vector product
+    per pick instead of an ``N x d`` float64 difference.
+    """
+
+    def __init__(self, points: FloatArray) -> None:
+        self.points = points
+        self.X32 = np.ascontiguousarray(points, dtype=np.float32)
+        self.sq_norms = np.einsum("ij,ij->i", points, points)
+        self.bound = _screen_bound(points.shape[1])
+
+    def candidates(self, center: FloatArray, min_dist: FloatArray) -> IndexArray:
+        """Rows whose distance to ``center`` may be below ``min_dist``."""
+        c_sq = float(center @ center)
+        approx = self.sq_norms + c_sq
+        approx -= 2.0 * (self.X32 @ center.astype(np.float32)).astype(np.float64)
+        slack = self.bound * (self.sq_norms + c_sq) + 1e-12
+        with np.errstate(invalid="ignore"):
+            current = min_dist * min_dist
+        return np.flatnonzero(approx - slack < current)
+
+    def update(self, min_dist: FloatArray, center: FloatArray) -> None:
+        """``min_dist = minimum(min_dist, distance to center)``, exactly."""
+        rows = self.candidates(center, min_dist)
+        if rows.size:
+            exact = _distances_to_point(self.points[rows], center)
+            min_dist[rows] = np.minimum(min_dist[rows], exact)
+
+    def nearest(self, centers: FloatArray) -> FloatArray:
+        """Exact distance of every row to its nearest centre, in row blocks.
+
+        A float32 product ``|c|^2 - 2 x.c`` names, per row, the centres within
+        the error bound of its best one (almost always one); only those pairs
+        get an exact float64 distance, and the row keeps their minimum.
+        """
+        n = self.points.shape[0]
+        out = np.empty(n, dtype=np.float64)
+        c_sq = np.einsum("ij,ij->i", centers, centers)
+        C32 = np.ascontiguousarray(centers, dtype=np.float32)
+        c_sq32 = c_sq.astype(np.float32)
+        c_max = float(c_sq.max())
+        step = max(1, (1 << 21) // max(1, centers.shape[0]))
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            approx = self.X32[start:stop] @ C32.T
+            approx *= -2.0
+            approx += c_sq32
+            best = approx.min(axis=1)
+            slack = 2.0 * self.bound * (self.sq_norms[start:stop] + c_max) + 1e-12
+            rows, cols = np.nonzero(approx <= (best + slack)[:, None])
+            diff = self.points[start + rows] - centers[cols]
+            exact = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+            # Every row has at least its best centre; rows come out in order.
+            firsts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+            out[start:stop] = np.minimum.reduceat(exact, firsts)
+        return out
+
+
+def _greedy(
+    points: FloatArray,
+    n_picks: int,
+    centers: FloatArray | None,
+    excluded: npt.NDArray[np.bool_],
+) -> tuple[FloatArray, IndexArray]:
+    """The greedy picks and the final nearest-centre distances (-inf: picked)."""
+    n, d = points.shape
+    screen = _Screen(points)
+    min_dist = np.full(n, np.inf, dtype=np.float64)
+    has_centers = centers is not None and np.size(centers) > 0 and n > 0
+    if has_centers:
+        anchor = _check_features(centers, name="centers", n_features=d)
+        min_dist = screen.nearest(anchor)
+    # Picked and excluded items are marked -inf: np.minimum keeps them there and
+    # argmax never returns them while an open item remains.
+    min_dist[excluded] = -np.inf
+
+    picks = np.empty(n_picks, dtype=np.intp)
+    for j in range(n_picks):
+        if j == 0 and not has_centers:
+            to_mean = _distances_to_point(points, points.mean(axis=0))
+            to_mean[excluded] = np.inf
+            pick = int(np.argmin(to_mean))
+        else:
+            pick = int(np.argmax(min_dist))
+        picks[j] = pick
+        screen.update(min_dist, points[pick])
+        min_dist[pick] = -np.inf
+    return min_dist, picks
+
+
 def kcenter_greedy_scores(
     X: FloatArray,
     n_picks: int,
@@ -101,11 +209,15 @@ def kcenter_greedy_scores(
 
     Each pick is the item farthest from its nearest centre; it then becomes a
     centre. A running ``(n,)`` vector of nearest-centre distances is initialised
-    from ``centers`` with :func:`sklearn.metrics.pairwise_distances_argmin_min`
-    (chunked internally) and updated after each pick with one ``N x 1`` distance
-    computation and ``np.minimum``. Without any centre the first pick is the item
-    nearest the mean of ``X``, which is deterministic and, barring exact ties,
-    does not depend on the order of the rows. Memory is ``O(n)`` beyond ``X``.
+    from ``centers`` (one chunked BLAS product names each row's nearest centre,
+    whose distance is then computed exactly) and updated after each pick: a
+    float32 matrix-vector product with a proven error bound finds the rows the
+    pick may bring closer, and only those get an exact float64 distance and
+    ``np.minimum`` (the same numbers as updating every row). Without any
+    centre the first pick is the item nearest the mean of ``X``, which is
+    deterministic and, barring exact ties, does not depend on the order of the
+    rows. Memory is ``O(n)`` beyond ``X`` (a float32 copy of it, and row blocks
+    of at most 2^21 entries against the centres).
 
     Parameters
     ----------
@@ -134,7 +246,7 @@ def kcenter_greedy_scores(
     Sener and Savarese (2018), algorithm 1; Gonzalez (1985).
     """
     points = check_array_2d(X)
-    n, d = points.shape
+    n = points.shape[0]
     excluded = np.zeros(n, dtype=bool)
     if exclude is not None:
         excluded[_check_positions(exclude, n, name="exclude")] = True
@@ -144,27 +256,10 @@ def kcenter_greedy_scores(
         n_open,
     )
 
-    min_dist = np.full(n, np.inf, dtype=np.float64)
-    has_centers = centers is not None and np.size(centers) > 0 and n > 0
-    if has_centers:
-        anchor = _check_features(centers, name="centers", n_features=d)
-        _, min_dist = pairwise_distances_argmin_min(points, anchor, metric="euclidean")
-        min_dist = np.asarray(min_dist, dtype=np.float64)
-    # Picked and excluded items are marked -inf: np.minimum keeps them there and
-    # argmax never returns them while an open item remains.
-    min_dist[excluded] = -np.inf
-
-    picks = np.empty(n_picks, dtype=np.intp)
-    for j in range(n_picks):
-        if j == 0 and not has_centers:
-            to_mean = _distances_to_point(points, points.mean(axis=0))
-            to_mean[excluded] = np.inf
-            pick = int(np.argmin(to_mean))
-        else:
-            pick = int(np.argmax(min_dist))
-        picks[j] = pick
-        np.minimum(min_dist, _distances_to_point(points, points[pick]), out=min_dist)
-        min_dist[pick] = -np.inf
+    # The products are small (one row block or one vector at a time): waking
+    # BLAS threads costs more than it saves, badly so on a loaded machine.
+    with threadpool_limits(limits=1, user_api="blas"):
+        min_dist, picks = _greedy(points, n_picks, centers, excluded)
 
     scores = np.where(np.isfinite(min_dist), min_dist, 0.0)
     rest = np.isfinite(min_dist)

@@ -20,16 +20,20 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.neighbors import NearestNeighbors
 
-from labelwise._typing import FloatArray, RandomState
+from labelwise._typing import FloatArray, IndexArray, RandomState
 from labelwise._validation import check_array_2d
 from labelwise.exceptions import InvalidInputError
 from labelwise.strategies._base import ScoringContext, Strategy
 
-__all__ = ["ErrorDriven", "error_proximity_scores", "error_reference_set"]
+__all__ = [
+    "ErrorDriven",
+    "error_proximity_scores",
+    "error_reference_set",
+    "nearest_distances",
+]
 
-#: Query rows per kneighbors call.
+#: Pool rows per distance block (8,192 x 1,000 references is a 64 MB block).
 _CHUNK_ROWS = 8_192
 
 
@@ -87,13 +91,38 @@ def error_reference_set(
     return np.concatenate(parts)
 
 
+def nearest_distances(X: Any, reference: FloatArray) -> FloatArray:
+    """Euclidean distance of each row of ``X`` to its nearest ``reference`` row.
+
+    Uses ``|x|^2 - 2 x.r + |r|^2`` with one matrix product per block of
+    :data:`_CHUNK_ROWS` rows (converted to float64 block by block, so a
+    float32 pool is never copied whole): O(n * r * d) work, O(block * r)
+    memory, no N x N matrix. Row ``i``'s distance depends on row ``i`` only, so
+    a chunk's distances equal the whole pool's.
+    """
+    ref = np.asarray(reference, dtype=np.float64)
+    ref_sq = np.einsum("ij,ij->i", ref, ref)
+    n = int(np.shape(X)[0])
+    out = np.empty(n, dtype=np.float64)
+    for start in range(0, n, _CHUNK_ROWS):
+        block = np.asarray(X[start : start + _CHUNK_ROWS], dtype=np.float64)
+        sq = block @ ref.T
+        sq *= -2.0
+        sq += ref_sq
+        sq += np.einsum("ij,ij->i", block, block)[:, np.newaxis]
+        np.sqrt(
+            np.maximum(sq.min(axis=1), 0.0), out=out[start : start + block.shape[0]]
+        )
+    return out
+
+
 def error_proximity_scores(X: FloatArray, reference: FloatArray) -> FloatArray:
     """Closeness to the nearest known error: ``1 / (1 + d / scale)``.
 
-    ``d`` is each item's Euclidean distance to its nearest reference item (found
-    with :class:`sklearn.neighbors.NearestNeighbors`, the pool queried in
-    chunks) and ``scale`` the median of ``d`` over the pool (1 if that is 0), so
-    the scores do not depend on the units of ``X``.
+    ``d`` is each item's Euclidean distance to its nearest reference item
+    (:func:`nearest_distances`, the pool in row blocks) and ``scale`` the
+    median of ``d`` over the pool (1 if that is 0), so the scores do not
+    depend on the units of ``X``.
 
     Parameters
     ----------
@@ -124,12 +153,7 @@ def error_proximity_scores(X: FloatArray, reference: FloatArray) -> FloatArray:
             "policy until the model makes a mistake on a labeled item; the policy "
             "skips it while Strategy.available() is False.",
         )
-    index = NearestNeighbors(n_neighbors=1).fit(ref)
-    dist = np.empty(n, dtype=np.float64)
-    for start in range(0, n, _CHUNK_ROWS):
-        stop = min(start + _CHUNK_ROWS, n)
-        chunk_dist, _ = index.kneighbors(points[start:stop], return_distance=True)
-        dist[start:stop] = chunk_dist[:, 0]
+    dist = nearest_distances(points, ref)
     scale = float(np.median(dist)) if n else 1.0
     if scale <= 0.0:
         scale = 1.0
@@ -175,3 +199,24 @@ class ErrorDriven(Strategy):
             labeled_correct=context.labeled_correct,
         )
         return error_proximity_scores(points, reference)
+
+    def preselect(
+        self, context: ScoringContext, *, n_keep: int, index: IndexArray
+    ) -> IndexArray | None:
+        """The ``n_keep`` rows nearest a known error (the scores fall with distance).
+
+        The scores' scale is the pool median, which a chunk cannot know, but
+        they decrease with the distance, so the nearest rows are the best.
+        """
+        from labelwise._rowkeys import top_rows
+
+        assert context.X is not None and context.row_keys is not None
+        d = int(np.shape(context.X)[1])
+        reference = error_reference_set(
+            d,
+            X_failures=context.X_failures,
+            X_labeled=context.X_labeled,
+            labeled_correct=context.labeled_correct,
+        )
+        dist = nearest_distances(context.X, reference)
+        return top_rows(-dist, context.row_keys, index, n_keep)

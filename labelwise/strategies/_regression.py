@@ -81,6 +81,7 @@ class RegressionVariance(Strategy):
     """Query-by-committee for regression: :func:`prediction_variance`."""
 
     name = "regression_variance"
+    pointwise = True
     requires: ClassVar[tuple[str, ...]] = ("committee_predictions",)
 
     def score(

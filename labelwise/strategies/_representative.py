@@ -339,6 +339,21 @@ class Representative(Strategy):
             exclude=selected,
         )
 
+    def preselect(
+        self, context: ScoringContext, *, n_keep: int, index: IndexArray
+    ) -> IndexArray | None:
+        """The ``candidate_factor * n_keep`` most uncertain rows (ties by index).
+
+        The candidates of a batch of ``b' <= n_keep`` slots with up to
+        ``n_keep - b'`` rows already chosen are among them.
+        """
+        from labelwise._rowkeys import top_rows
+
+        assert context.probas is not None
+        u = _uncertainty(context.probas, self.uncertainty, owner="Representative")
+        # Ties keep pool order here, like the stable sort of the scorer.
+        return top_rows(u, np.zeros_like(u), index, self.candidate_factor * n_keep)
+
 
 class DensityWeighted(Strategy):
     """Information density (Settles and Craven 2008).

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from labelwise._typing import FloatArray, RandomState
+from labelwise._typing import FloatArray, IndexArray, RandomState
 from labelwise._validation import check_int, check_probas, check_rng
 from labelwise.strategies._base import ScoringContext, Strategy
 
@@ -101,7 +101,11 @@ def confidence_buckets_of(probas: FloatArray, n_buckets: int = 10) -> np.ndarray
 
 
 def confidence_bucket_scores(
-    probas: FloatArray, *, n_buckets: int = 10, rng: RandomState = None
+    probas: FloatArray,
+    *,
+    n_buckets: int = 10,
+    rng: RandomState = None,
+    priority: FloatArray | None = None,
 ) -> FloatArray:
     """Stratified scores: taking the top ``b`` samples every bucket uniformly.
 
@@ -111,16 +115,18 @@ def confidence_bucket_scores(
     bucket, drawn uniformly inside it; among equal ranks, buckets nearer the
     decision boundary come first. Seed 004, pattern 1.
 
+    ``priority`` (one uniform key per item, e.g. ``context.row_keys``) orders
+    the items inside a bucket, smallest first; without it ``rng`` draws one.
+
     Returns
     -------
     scores : ndarray of shape (n,)
         ``-(rank within bucket) - bucket / n_buckets``; higher = label first.
     """
-    generator = check_rng(rng)
     buckets = confidence_buckets_of(probas, n_buckets)
     n = buckets.shape[0]
-    priority = generator.random(n)
-    order = np.lexsort(np.vstack([priority, buckets.astype(np.float64)]))
+    keys = check_rng(rng).random(n) if priority is None else np.asarray(priority)
+    order = np.lexsort(np.vstack([keys, buckets.astype(np.float64)]))
     sorted_buckets = buckets[order]
     starts = np.searchsorted(sorted_buckets, sorted_buckets, side="left")
     rank = np.empty(n, dtype=np.float64)
@@ -137,6 +143,7 @@ class LeastConfidence(_ProbaStrategy):
     """Least-confidence sampling: :func:`least_confidence` on ``context.probas``."""
 
     name = "least_confidence"
+    pointwise = True
 
     def score(
         self,
@@ -153,6 +160,7 @@ class Margin(_ProbaStrategy):
     """Margin sampling: :func:`margin` on ``context.probas``."""
 
     name = "margin"
+    pointwise = True
 
     def score(
         self,
@@ -169,6 +177,7 @@ class Entropy(_ProbaStrategy):
     """Entropy sampling: :func:`entropy` on ``context.probas``."""
 
     name = "entropy"
+    pointwise = True
 
     def score(
         self,
@@ -210,5 +219,26 @@ class ConfidenceBuckets(_ProbaStrategy):
     ) -> FloatArray:
         assert context.probas is not None
         return confidence_bucket_scores(
-            context.probas, n_buckets=self.n_buckets, rng=rng
+            context.probas,
+            n_buckets=self.n_buckets,
+            rng=rng,
+            priority=context.row_keys,
         )
+
+    def preselect(
+        self, context: ScoringContext, *, n_keep: int, index: IndexArray
+    ) -> IndexArray | None:
+        """The ``n_keep`` smallest-key rows of each confidence bucket.
+
+        The top ``b`` scores of the whole pool are the ``b`` first of some
+        buckets in key order, so they are among these.
+        """
+        assert context.probas is not None and context.row_keys is not None
+        buckets = confidence_buckets_of(context.probas, self.n_buckets)
+        keys = context.row_keys
+        # Sort by (bucket, key, index) and keep each bucket's first n_keep.
+        order = np.lexsort((index, keys, buckets))
+        sorted_buckets = buckets[order]
+        starts = np.searchsorted(sorted_buckets, sorted_buckets, side="left")
+        rank = np.arange(order.size) - starts
+        return np.asarray(np.sort(order[rank < n_keep]), dtype=np.intp)

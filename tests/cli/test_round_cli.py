@@ -51,6 +51,8 @@ def pg_url():
 def db(request, tmp_path, monkeypatch):
     """A migrated, empty database URL: a SQLite file, or the truncated PostgreSQL."""
     monkeypatch.delenv("LABELWISE_DATABASE_URL", raising=False)
+    # The score cache of a PostgreSQL round defaults to ./labelwise-data.
+    monkeypatch.setenv("LABELWISE_DATA_DIR", str(tmp_path / "data"))
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'cli.db'}"
         engine = make_engine(url)

@@ -440,7 +440,10 @@ def test_tabular_project_and_score_file(session_factory, tmp_path):
     with transaction(session_factory) as session:
         assert session.scalar(select(ModelVersion.model_name)) == "tabular_logistic"
     scores = pd.read_parquet(
-        tmp_path / f"project-{project_id}" / "scores" / "round-0001.parquet"
+        tmp_path
+        / f"project-{project_id}"
+        / "scores"
+        / f"model-{summary.model_version}.parquet"
     )
     assert list(scores.columns) == ["item_id", "p_lo", "p_hi"]
     assert len(scores) == 40

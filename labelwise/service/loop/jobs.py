@@ -315,15 +315,13 @@ def run_job(
                 batch_size=int(params.get("batch_size") or DEFAULT_BATCH_SIZE),
                 policy=BatchPolicy.from_dict(params["policy"]),
                 seed=params.get("seed"),
-                keep_probas=data_dir is not None,
+                data_dir=data_dir,
             )
         tick()
         with transaction(factory) as session:
             project = session.get(Project, plan.project_id)
             assert project is not None
-            summary = commit_round(
-                session=session, project=project, plan=plan, data_dir=data_dir
-            )
+            summary = commit_round(session=session, project=project, plan=plan)
             row = session.get(Round, summary.round_id)
             assert row is not None
             if not _finish(

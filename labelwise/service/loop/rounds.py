@@ -11,8 +11,7 @@ from __future__ import annotations
 import math
 import os
 import secrets
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -22,7 +21,15 @@ from sqlalchemy.orm import Session
 from labelwise._validation import check_int
 from labelwise.exceptions import ConfigError, PoolExhausted
 from labelwise.policy import Batch, BatchPolicy, build_batch, load_policy
+from labelwise.service.loop.score_cache import (
+    ITEM_KEY,
+    lookup,
+    read_scores,
+    score_path,
+    write_scores,
+)
 from labelwise.service.loop.training import (
+    Features,
     LabeledSet,
     ModelDraft,
     default_model_name,
@@ -37,7 +44,8 @@ from labelwise.service.loop.training import (
 from labelwise.service.quality import refresh_before_round
 from labelwise.service.queue.service import enqueue_round
 from labelwise.service.store.items import count_items, labeled_items, unlabeled_pool
-from labelwise.service.store.schema import Item, Project, Round, Selection
+from labelwise.service.store.pools import get_pool_source
+from labelwise.service.store.schema import Item, PoolSource, Project, Round, Selection
 from labelwise.strategies import ScoringContext
 
 __all__ = [
@@ -152,25 +160,49 @@ def _next_number(session: Session, project: Project) -> int:
     return int(latest or 0) + 1
 
 
-def _write_scores(
-    data_dir: str | os.PathLike[str],
-    project: Project,
-    number: int,
-    item_ids: list[int],
-    classes: list[str],
-    probas: np.ndarray[Any, Any],
-) -> Path:
-    import pandas as pd
+def _subset(features: Features, rows: np.ndarray[Any, Any]) -> Features:
+    if isinstance(features, list):
+        return [features[int(i)] for i in rows]
+    return features.iloc[rows]
 
-    folder = Path(data_dir) / f"project-{project.id}" / "scores"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"round-{number:04d}.parquet"
-    frame = pd.DataFrame(probas, columns=[f"p_{c}" for c in classes])
-    frame.insert(0, "item_id", np.asarray(item_ids, dtype=np.int64))
-    partial = path.with_suffix(".parquet.partial")
-    frame.to_parquet(partial, index=False)
-    partial.replace(path)
-    return path
+
+def _pool_probas(
+    *,
+    fitted: Any,
+    candidates: Features,
+    candidate_ids: list[int],
+    data_dir: str | os.PathLike[str] | None,
+    project: Project,
+    version: str,
+    seed: int,
+) -> np.ndarray[Any, Any]:
+    """The pool's probabilities: cached rows of this model, the others predicted.
+
+    Without ``data_dir`` every row is predicted. With it, the model's score file
+    (docs/scale.md#score-cache) supplies the rows it holds and gains the rest.
+    """
+    if data_dir is None:
+        return predict_proba(fitted, candidates)
+    classes = list(project.labels)
+    path = score_path(data_dir, project.id, version)
+    cached = read_scores(path, key=ITEM_KEY, classes=classes, seed=seed)
+    probas, missing = lookup(cached, candidate_ids, len(classes))
+    rows = np.flatnonzero(missing)
+    if rows.size:
+        fresh = predict_proba(fitted, _subset(candidates, rows))
+        probas[rows] = fresh
+        keys = np.asarray(candidate_ids, dtype=np.int64)[rows]
+        write_scores(
+            path,
+            key=ITEM_KEY,
+            keys=keys,
+            probas=fresh,
+            classes=classes,
+            seed=seed,
+            version=version,
+            previous=cached,
+        )
+    return probas
 
 
 def _record(
@@ -238,6 +270,9 @@ class RoundPlan:
     model: ModelDraft | None
     candidate_ids: list[int]
     probas: np.ndarray[Any, Any] | None
+    #: An external pool's round: ``batch.ids`` are row positions in its files,
+    #: materialised as items by :func:`commit_round` (docs/scale.md).
+    external_source_id: int | None = None
 
 
 def _check_model(project: Project, model: str | None) -> tuple[str, str]:
@@ -264,17 +299,38 @@ def plan_round(
     model: str | None = None,
     min_labels: int = DEFAULT_MIN_LABELS,
     keep_probas: bool = False,
+    data_dir: str | os.PathLike[str] | None = None,
+    chunk_size: int | None = None,
+    dask_scheduler: str | None = None,
 ) -> RoundPlan:
-    """Read the labels and the pool, train, score and build the batch; write nothing."""
+    """Read the labels and the pool, train, score and build the batch.
+
+    Writes nothing to the database. ``chunk_size`` bounds the rows scored at a
+    time (it never changes the batch). With ``data_dir`` the pool's
+    probabilities are cached per model version (and seed) there, and a round of
+    a cached model scores only the items its file lacks
+    (docs/scale.md#score-cache). A project with an external pool (``labelwise
+    pool add``) streams its Parquet files, as Dask tasks when
+    ``dask_scheduler`` is given (docs/scale.md); a pool in the database
+    ignores ``dask_scheduler``.
+    """
     batch_size = check_int(batch_size, param="batch_size", owner="run_round", low=1)
+    if chunk_size is not None:
+        chunk_size = check_int(chunk_size, param="chunk_size", owner="run_round", low=1)
     min_labels = check_int(min_labels, param="min_labels", owner="run_round", low=1)
     spec = _resolve_policy(policy)
     seed = _resolve_seed(seed)
     model_name, kind = _check_model(project, model)
-    candidate_ids, candidate_fields = unlabeled_pool(session=session, project=project)
-    if not candidate_ids:
-        raise _empty_pool(session, project)
-    candidates = item_features(project, candidate_fields)
+    source = get_pool_source(session=session, project=project)
+    candidate_ids: list[int] = []
+    candidates: Features = []
+    if source is None:
+        candidate_ids, candidate_fields = unlabeled_pool(
+            session=session, project=project
+        )
+        if not candidate_ids:
+            raise _empty_pool(session, project)
+        candidates = item_features(project, candidate_fields)
     refresh_before_round(session=session, project=project)  # Dawid-Skene (#6)
     training, _ = _labeled(session, project, ("pool", "failure"))
     required = spec.required_inputs()
@@ -299,9 +355,24 @@ def plan_round(
             training=training,
             validation=validation,
         )
-        if "probas" in required or spec.class_quotas or keep_probas:
-            probas = predict_proba(fitted, candidates)
-        if "committee_probas" in required:
+        if source is not None:
+            pass  # the pool is scored chunk by chunk below
+        elif (
+            "probas" in required
+            or spec.class_quotas
+            or keep_probas
+            or data_dir is not None
+        ):
+            probas = _pool_probas(
+                fitted=fitted,
+                candidates=candidates,
+                candidate_ids=candidate_ids,
+                data_dir=data_dir,
+                project=project,
+                version=draft.version,
+                seed=seed,
+            )
+        if "committee_probas" in required and source is None:
             from labelwise.models import committee_predict_proba, fit_committee
 
             members = fit_committee(
@@ -312,6 +383,43 @@ def plan_round(
                 rng=rng,
             )
             committee = committee_predict_proba(members, candidates)
+
+    if source is not None:
+        from labelwise.scale import DEFAULT_CHUNK_SIZE
+        from labelwise.service.loop.external import ExternalInputs, external_batch
+
+        inputs = ExternalInputs(
+            kind=kind,
+            model=fitted,
+            training=training,
+            failures=item_features(project, _failure_fields(session, project)),
+            seed=seed,
+            data_dir=data_dir,
+            version=None if draft is None else draft.version,
+        )
+        batch, _ = external_batch(
+            session=session,
+            project=project,
+            source=source,
+            spec=spec,
+            inputs=inputs,
+            batch_size=batch_size,
+            rng=rng,
+            chunk_size=chunk_size or DEFAULT_CHUNK_SIZE,
+            scheduler=dask_scheduler,
+        )
+        return RoundPlan(
+            project_id=project.id,
+            spec=spec,
+            seed=seed,
+            batch_size=batch_size,
+            batch=batch,
+            mode=COLD_START if cold else MODEL,
+            model=draft,
+            candidate_ids=[],
+            probas=None,
+            external_source_id=source.id,
+        )
 
     X = X_labeled = X_failures = None
     labeled_correct = None
@@ -338,6 +446,7 @@ def plan_round(
         ids=np.asarray(candidate_ids, dtype=np.int64),
         classes=list(project.labels),
         rng=rng,
+        chunk_size=chunk_size,
     )
     return RoundPlan(
         project_id=project.id,
@@ -357,13 +466,28 @@ def commit_round(
     session: Session,
     project: Project,
     plan: RoundPlan,
-    data_dir: str | os.PathLike[str] | None = None,
 ) -> RoundSummary:
     """Write a planned round: its model version, Round, Selections and queue entries.
 
     Enqueueing retires the open, unleased entries of earlier rounds in the
     same transaction, so the queue swaps to the new batch atomically.
     """
+    batch = plan.batch
+    if plan.external_source_id is not None:
+        from labelwise.service.store.pools import materialise
+
+        source = session.get(PoolSource, plan.external_source_id)
+        if source is None:
+            raise ConfigError(
+                f"The external pool of project {project.name!r} was removed while "
+                "the round was being planned.",
+                hint=f"Add it again with `labelwise pool add {project.name} ...` "
+                "and start the round again.",
+            )
+        item_ids = materialise(
+            session=session, project=project, source=source, positions=batch.positions
+        )
+        batch = replace(batch, ids=np.asarray(item_ids, dtype=np.int64))
     number = _next_number(session, project)
     version = (
         None
@@ -375,21 +499,12 @@ def commit_round(
         project=project,
         number=number,
         policy=plan.spec,
-        batch=plan.batch,
+        batch=batch,
         model_version_id=None if version is None else version.id,
         seed=plan.seed,
         batch_size=plan.batch_size,
         mode=plan.mode,
     )
-    if data_dir is not None and plan.probas is not None:
-        _write_scores(
-            data_dir,
-            project,
-            number,
-            plan.candidate_ids,
-            list(project.labels),
-            plan.probas,
-        )
     return RoundSummary(
         round_id=row.id,
         round_number=number,
@@ -397,8 +512,8 @@ def commit_round(
         policy_version=plan.spec.version,
         policy=plan.spec.name,
         mode=plan.mode,
-        selected=len(plan.batch),
-        counts_by_reason=plan.batch.counts_by_reason(),
+        selected=len(batch),
+        counts_by_reason=batch.counts_by_reason(),
         metrics=dict(version.metrics or {}) if version is not None else {},
     )
 
@@ -413,8 +528,14 @@ def run_round(
     model: str | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     min_labels: int = DEFAULT_MIN_LABELS,
+    chunk_size: int | None = None,
+    dask_scheduler: str | None = None,
 ) -> RoundSummary:
-    """Train on the final labels, score the unlabeled pool, record a batch of picks."""
+    """Train on the final labels, score the unlabeled pool, record a batch of picks.
+
+    :func:`plan_round` then :func:`commit_round` in the caller's transaction;
+    the arguments are :func:`plan_round`'s.
+    """
     plan = plan_round(
         session=session,
         project=project,
@@ -423,6 +544,8 @@ def run_round(
         seed=seed,
         model=model,
         min_labels=min_labels,
-        keep_probas=data_dir is not None,
+        data_dir=data_dir,
+        chunk_size=chunk_size,
+        dask_scheduler=dask_scheduler,
     )
-    return commit_round(session=session, project=project, plan=plan, data_dir=data_dir)
+    return commit_round(session=session, project=project, plan=plan)

@@ -457,3 +457,28 @@ class ReleaseRollback(Base):
     #: {"restored": n, "changed": n, "removed": n, "unchanged": n}
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PoolSource(Base):
+    """Parquet files registered as a project's pool instead of imported (#8).
+
+    A round streams the files; only the items it selects (and later their
+    labels) are materialised as ``items`` rows, with ``external_id`` read
+    from ``id_column``.
+    """
+
+    __tablename__ = "pool_sources"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: A file, folder or glob (local or an fsspec URL), resolved at each round.
+    path: Mapped[str] = mapped_column(Text)
+    id_column: Mapped[str] = mapped_column(String(200))
+    feature_columns: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    text_column: Mapped[str | None] = mapped_column(String(200))
+    #: Files and rows when registered (the files may grow later).
+    n_files: Mapped[int] = mapped_column(Integer, default=0)
+    n_rows: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

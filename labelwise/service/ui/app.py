@@ -42,6 +42,7 @@ UI_ROUTERS = (
     "routes_lead",
     "routes_calibration",
     "routes_training",
+    "routes_scores",
 )
 
 

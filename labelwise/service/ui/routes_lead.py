@@ -136,6 +136,7 @@ def _run_round(
                 batch_size=batch_size,
                 policy=policy if isinstance(policy, str) else "",
                 seed=None,
+                data_dir=request.app.state.settings.resolved_data_dir(),
             )
     except (InvalidInputError, ConfigError, ConflictError, PoolExhausted) as exc:
         add_flash(request, _describe(exc), "error")

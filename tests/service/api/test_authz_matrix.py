@@ -150,6 +150,12 @@ MATRIX = [
         body={"batch_size": 40, "policy": "random", "seed": 3},
     ),
     Case(
+        "scores.histogram",
+        "GET",
+        "/projects/alpha/scores/histogram",
+        (AUTH, NO, NO, A, A, 404),
+    ),
+    Case(
         "annotations.list",
         "GET",
         "/projects/alpha/annotations",

@@ -18,6 +18,7 @@ from labelwise.service.api.routes import (
     releases,
     report,
     rounds,
+    scores,
     training,
 )
 
@@ -41,4 +42,5 @@ def routers() -> list[APIRouter]:
         training.router,
         releases.router,
         report.router,
+        scores.router,
     ]

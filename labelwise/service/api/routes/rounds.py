@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, status
 from sqlalchemy.orm import Session
 
 from labelwise.policy import BatchPolicy, get_policy
-from labelwise.service.api.deps import LeadProject, SessionDep
+from labelwise.service.api.deps import LeadProject, SessionDep, SettingsDep
 from labelwise.service.api.errors import error_responses
 from labelwise.service.api.schemas import RoundCreate, RoundPublic, RoundSummaryPublic
 from labelwise.service.loop.rounds import RoundSummary, run_round
@@ -35,14 +36,19 @@ def start_round(
     batch_size: int,
     policy: str | dict[str, Any],
     seed: int | None,
+    data_dir: Path | None = None,
 ) -> RoundSummary:
-    """Run a round of ``project`` and put its batch in the queue."""
+    """Run a round of ``project`` and put its batch in the queue.
+
+    ``data_dir`` holds the score cache (``Settings.resolved_data_dir()``).
+    """
     summary = run_round(
         session=session,
         project=project,
         batch_size=batch_size,
         policy=_policy(policy),
         seed=seed,
+        data_dir=data_dir,
     )
     row = session.get(Round, summary.round_id)
     assert row is not None  # run_round just wrote it
@@ -63,7 +69,10 @@ def list_rounds(session: SessionDep, project: LeadProject) -> list[RoundPublic]:
     responses=error_responses(400, 409, 422),
 )
 def create_round(
-    body: RoundCreate, session: SessionDep, project: LeadProject
+    body: RoundCreate,
+    session: SessionDep,
+    project: LeadProject,
+    settings: SettingsDep,
 ) -> RoundSummaryPublic:
     """Train, score the pool and queue the next batch now (admin, leads)."""
     summary = start_round(
@@ -72,5 +81,6 @@ def create_round(
         batch_size=body.batch_size,
         policy=body.policy,
         seed=body.seed,
+        data_dir=settings.resolved_data_dir(),
     )
     return RoundSummaryPublic.model_validate(summary.to_dict())
