@@ -48,10 +48,11 @@ __all__ = [
 ]
 
 #: The UI's policy: this origin's scripts and styles only; images may come
-#: from http(s) URLs in item fields (the annotator page shows them).
+#: from http(s) URLs in item fields (the annotator page shows them), and the
+#: empty data: favicon of base.html.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; "
-    "img-src 'self' http: https:; connect-src 'self'; object-src 'none'; "
+    "img-src 'self' http: https: data:; connect-src 'self'; object-src 'none'; "
     "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 _STATIC_HEADERS = (
