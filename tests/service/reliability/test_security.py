@@ -391,3 +391,22 @@ def test_sql_text_is_only_ever_a_constant():
             if built:
                 offenders.append(f"{source.relative_to(root)}:{node.lineno} {name}()")
     assert offenders == []
+
+
+def test_ui_pages_of_another_project_read_as_missing(client, app, world):
+    with transaction(app.state.session_factory) as session:
+        create_project(session=session, name="secret-project", labels=["a", "b"])
+    csrf = login(client, "lee", world["lee"][0])
+    for path in (
+        "/projects/secret-project/annotate",
+        "/projects/secret-project/dashboard",
+        "/projects/secret-project/review",
+    ):
+        response = client.get(path)
+        assert response.status_code == 404, (path, response.status_code)
+    response = client.post(
+        "/ui/api/projects/secret-project/next", json={}, headers={"X-CSRF-Token": csrf}
+    )
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert "secret-project" not in client.get("/").text
