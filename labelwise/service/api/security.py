@@ -24,6 +24,7 @@ body or start a task) and puts a :class:`LoginLimiter` on ``app.state``:
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -47,6 +48,9 @@ __all__ = [
     "is_upload_path",
 ]
 
+logger = logging.getLogger("labelwise.api")
+#: Keys (name and address pairs) the login limiter keeps before it prunes idle ones.
+_MAX_KEYS = 10_000
 #: The UI's policy: this origin's scripts and styles only; images may come
 #: from http(s) URLs in item fields (the annotator page shows them), and the
 #: empty data: favicon of base.html.
@@ -157,7 +161,13 @@ class BodyLimit:
                 started = True
             await send(message)
 
-        await self.app(scope, counted, guarded_send)
+        try:
+            await self.app(scope, counted, guarded_send)
+        except Exception:
+            if not refused:
+                raise
+            # The 413 went out; the route failed on the body we cut short.
+            logger.debug("request body over %d bytes refused: %s", limit, scope["path"])
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -217,8 +227,13 @@ class LoginLimiter:
         with self._lock:
             for key in ((name.casefold(), address), ("", address)):
                 self._recent(key, now).append(now)
-            if len(self._failures) > 10_000:  # forget idle keys, bound the memory
-                for key in [k for k, v in self._failures.items() if not v]:
+            if len(self._failures) > _MAX_KEYS:  # forget idle keys, bound the memory
+                idle = [
+                    key
+                    for key, times in self._failures.items()
+                    if not times or times[-1] <= now - self.window
+                ]
+                for key in idle:
                     del self._failures[key]
 
     def succeeded(self, name: str, address: str) -> None:

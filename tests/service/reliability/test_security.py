@@ -410,3 +410,39 @@ def test_ui_pages_of_another_project_read_as_missing(client, app, world):
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
     assert "secret-project" not in client.get("/").text
+
+
+def test_streamed_upload_over_the_limit_is_refused_mid_stream(client, app, world):
+    csrf = login(client, "lee", world["lee"][0])
+    before = counts(app)
+    boundary = "fuzzboundary"
+    head = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n"
+        f"{csrf}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+        'filename="big.jsonl"\r\nContent-Type: application/x-ndjson\r\n\r\n'
+    ).encode()
+
+    def body():  # no Content-Length: the limit must catch the stream itself
+        yield head
+        for i in range(8):
+            yield b'{"id": "s%d", "text": "%s"}\n' % (i, b"x" * LIMIT)
+
+    response = client.post(
+        "/projects/tickets/dashboard/import",
+        content=body(),
+        headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 413, response.text[:300]
+    assert response.json()["error"]["code"] == "payload_too_large"
+    assert counts(app) == before
+
+
+def test_login_limiter_forgets_idle_keys():
+    now = [0.0]
+    limiter = LoginLimiter(window_seconds=10, clock=lambda: now[0])
+    for i in range(10_001):
+        limiter.failed(f"user{i}", "10.0.0.1")
+    now[0] += 11
+    limiter.failed("late", "10.0.0.2")
+    assert len(limiter._failures) <= 3  # the idle pairs are gone
