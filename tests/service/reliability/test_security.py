@@ -417,8 +417,8 @@ def test_streamed_upload_over_the_limit_is_refused_mid_stream(client, app, world
     before = counts(app)
     boundary = "fuzzboundary"
     head = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n"
-        f"{csrf}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+        f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
+        f'{csrf}\r\n--{boundary}\r\nContent-Disposition: form-data; name="file"; '
         'filename="big.jsonl"\r\nContent-Type: application/x-ndjson\r\n\r\n'
     ).encode()
 
