@@ -61,6 +61,18 @@ class Settings(BaseSettings):
         gt=0,
         description="How often the training worker looks for jobs and triggers.",
     )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        gt=0,
+        description="Largest request body (a submit, any JSON or form post) in "
+        "bytes; larger ones get 413.",
+    )
+    max_upload_bytes: int = Field(
+        default=200 * 1_048_576,
+        gt=0,
+        description="Largest file upload (the dashboard's import) in bytes; "
+        "larger ones get 413.",
+    )
 
     def sqlalchemy_url(self) -> str:
         """The database URL for SQLAlchemy (SQLite ./labelwise.db by default)."""

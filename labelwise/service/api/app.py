@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request, Response
 import labelwise
 from labelwise.service.api.errors import install_error_handlers
 from labelwise.service.api.routes import routers
+from labelwise.service.api.security import install_security
 from labelwise.service.settings import Settings, load_settings
 
 __all__ = ["API_PREFIX", "create_app"]
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from labelwise.service.ui.app import mount_ui
 
     mount_ui(app, settings)
+    install_security(app, settings)  # outermost: headers and limits on every reply
     return app
 
 

@@ -175,9 +175,34 @@ def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+#: FastAPI's detail for a body it could not decode (not UTF-8, not form data).
+_BODY_UNREADABLE = "There was an error parsing the body"
+
+
+def _unreadable_body() -> JSONResponse:
+    """FastAPI's bare 400 for an undecodable body, as the schema error it is (422)."""
+    return error_response(
+        422,
+        "invalid_request",
+        "The request body could not be read: it is not UTF-8 JSON (or not the "
+        "form data this endpoint takes).",
+        hint="Send a UTF-8 JSON body with 'Content-Type: application/json'; the "
+        "schema is at /api/v1/openapi.json (browse it at /api/v1/docs).",
+        details=[
+            {
+                "loc": "body",
+                "message": "could not be decoded",
+                "type": "body_unreadable",
+            }
+        ],
+    )
+
+
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
+    if status == 400 and exc.detail == _BODY_UNREADABLE:
+        return _unreadable_body()
     code = _CODE_BY_STATUS.get(status, "http_error")
     hint = None
     if status == 404:

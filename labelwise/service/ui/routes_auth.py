@@ -49,11 +49,28 @@ async def login(request: Request) -> Response:
     name = str(form.get("username") or "")
     password = str(form.get("password") or "")
     target = safe_next(form.get("next"))
+    limiter = request.app.state.login_limiter
+    address = request.client.host if request.client else ""
+    wait = limiter.retry_after(name, address)
+    if wait:
+        return render(
+            request,
+            "login.html",
+            {
+                "error": f"Too many failed logins; try again in {wait} seconds. "
+                "Nothing was checked.",
+                "next_path": target,
+                "username": name,
+            },
+            status_code=429,
+            headers={"Retry-After": str(wait)},
+        )
     factory = request.app.state.session_factory
     try:
         with transaction(factory) as session:  # may rehash the password
             member = verify_password(session=session, name=name, password=password)
     except NotAuthenticated:
+        limiter.failed(name, address)
         return render(
             request,
             "login.html",
@@ -65,6 +82,7 @@ async def login(request: Request) -> Response:
             },
             status_code=401,
         )
+    limiter.succeeded(name, address)
     log_in(request, member)
     return RedirectResponse(target, status_code=303)
 

@@ -35,6 +35,7 @@ def render(
     *,
     status_code: int = 200,
     member: Any = None,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     """The template ``name`` rendered with ``context`` plus the common context."""
     from labelwise.service.ui.auth import csrf_token
@@ -44,4 +45,6 @@ def render(
         "csrf_token": csrf_token(request),
         **(context or {}),
     }
-    return templates().TemplateResponse(request, name, full, status_code=status_code)
+    return templates().TemplateResponse(
+        request, name, full, status_code=status_code, headers=headers
+    )

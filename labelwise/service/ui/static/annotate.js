@@ -70,9 +70,13 @@
   // ------------------------------------------------------------- rendering
 
   function isImage(value) {
-    // An http(s) URL, or a path ending in .png/.jpg/.jpeg (never javascript: or data:).
-    return typeof value === "string" &&
-      (/^https?:\/\/\S+$/i.test(value) || /^(\/|\.\/)?[\w\-./]+\.(png|jpe?g)$/i.test(value));
+    // An http(s) URL, or a path ending in .png/.jpg/.jpeg (never javascript: or
+    // data:). A path that climbs out of its folder ("..", "%2e%2e", a backslash)
+    // or starts with "//" (another host) is refused and shown as text.
+    if (typeof value !== "string") return false;
+    if (/^https?:\/\/\S+$/i.test(value)) return true;
+    if (/(^|[\/\\])\.\.([\/\\]|$)|%2e|%2f|%5c|\\|^\/\//i.test(value)) return false;
+    return /^(\/|\.\/)?[\w\-./]+\.(png|jpe?g)$/i.test(value);
   }
 
   function renderFields(fields) {
