@@ -258,12 +258,19 @@ _VISIBLE_LEASE = (
 _BY_TOKEN = select(Member).where(Member.token_hash == bindparam("token_hash"))
 
 
-def _checked(session: Session) -> set[tuple[str, int, int]]:
-    """This transaction's checks: ("member", project, member), ("lease", id, 0)."""
+def _checked(session: Session, *keep: object) -> set[tuple[str, int, int]]:
+    """This transaction's checks: ("member", project, member), ("lease", id, 0).
+
+    ``keep``: objects to hold until the transaction ends (the session's
+    identity map holds its objects weakly; a use-case's ``session.get`` then
+    finds them without a query).
+    """
     transaction = session.get_transaction()
     stored = session.info.get(_CHECKED)
     if stored is None or stored[0] is not transaction:
-        stored = session.info[_CHECKED] = (transaction, set())
+        held: list[object] = []
+        stored = session.info[_CHECKED] = (transaction, set(), held)
+    stored[2].extend(keep)
     checks: set[tuple[str, int, int]] = stored[1]
     return checks
 
@@ -305,7 +312,7 @@ def get_visible_lease(*, session: Session, member: Member, lease_id: int) -> Lea
     ).first()
     if row is not None and (member.role == "admin" or row.joined):
         lease: Lease = row[0]
-        checks = _checked(session)
+        checks = _checked(session, row[1])
         checks.add(("lease", lease.id, 0))
         if row.joined:
             checks.add(("member", lease.project_id, member.id))
