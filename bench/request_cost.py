@@ -381,20 +381,20 @@ def run_baseline(ref: str, argv: list[str], folder: Path) -> list[dict[str, Any]
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
     out = folder / "baseline.json"
-    env = {**os.environ, "PYTHONPATH": str(tree)}
+    # An editable install's import hook would find this tree's labelwise
+    # first: drop it, and put the baseline's tree first on the path.
+    boot = (
+        "import runpy, sys; "
+        "sys.meta_path[:] = [f for f in sys.meta_path "
+        "if 'editable' not in repr(f).lower()]; "
+        f"sys.path.insert(0, {str(tree)!r}); "
+        f"sys.argv = [{__file__!r}] + sys.argv[1:]; "
+        f"runpy.run_path({__file__!r}, run_name='__main__')"
+    )
     args = [a for a in argv if a]
     subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            *args,
-            "--json",
-            str(out),
-            "--expect-root",
-            str(tree),
-        ],
+        [sys.executable, "-c", boot, *args, "--json", str(out), "--expect-root", tree],
         check=True,
-        env=env,
     )
     rows: list[dict[str, Any]] = json.loads(out.read_text())["rows"]
     return rows
