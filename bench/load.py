@@ -142,9 +142,10 @@ def percentile(sorted_values: list[float], p: float) -> float | None:
     return sorted_values[min(int(rank), len(sorted_values)) - 1]
 
 
-def cpu_snapshot(server_pid: int) -> dict[str, float]:
+def cpu_snapshot(server_pid: int, database: str | None = None) -> dict[str, float]:
     """CPU seconds so far (Linux /proc): the server process and its children,
-    every ``postgres`` process, this process, and all CPUs busy (any process)."""
+    the PostgreSQL backends connected to ``database`` (other users of the
+    server are not counted), this process, and all CPUs busy (any process)."""
     tick = os.sysconf("SC_CLK_TCK")
     children: dict[int, list[int]] = {}
     stats: dict[int, float] = {}
@@ -160,9 +161,12 @@ def cpu_snapshot(server_pid: int) -> dict[str, float]:
         cpu = (int(fields[11]) + int(fields[12])) / tick
         children.setdefault(int(fields[1]), []).append(int(entry.name))
         stats[int(entry.name)] = cpu
-        if raw[raw.index("(") + 1 : raw.rindex(")")] == "postgres":
-            # The postmaster's reaped children: backends that ended meanwhile.
-            postgres += cpu + (int(fields[13]) + int(fields[14])) / tick
+        if database and raw[raw.index("(") + 1 : raw.rindex(")")] == "postgres":
+            # A backend's title: "postgres: [CLUSTER: ]USER DATABASE HOST STATE".
+            with suppress(OSError):
+                title = (entry / "cmdline").read_bytes().split(b"\0")[0].split()
+                if database.encode() in title:
+                    postgres += cpu
     server, todo = 0.0, [server_pid]
     while todo:
         current = todo.pop()
@@ -684,12 +688,13 @@ def one_run(
         )
         quiet = wait_quiet(args.settle)
         sessions_before = backend.sessions(url)
-        before = cpu_snapshot(server.process.pid)
+        database = None if backend.name == "sqlite" else url.rsplit("/", 1)[1]
+        before = cpu_snapshot(server.process.pid, database)
         load_before = Path("/proc/loadavg").read_text().split()[:3]
         calls, elapsed = asyncio.run(
             run_load(server.base, tokens, args.duration, args.timeout, think)
         )
-        after = cpu_snapshot(server.process.pid)
+        after = cpu_snapshot(server.process.pid, database)
         time.sleep(1)  # PostgreSQL publishes its statistics within a second
         sessions_after = backend.sessions(url)
     finally:

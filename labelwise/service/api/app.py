@@ -42,7 +42,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from labelwise.service.store.engine import make_engine, make_sessionmaker
         from labelwise.service.store.migrate import upgrade
 
-        engine = make_engine(settings.sqlalchemy_url())
+        url = settings.sqlalchemy_url()
+        # PostgreSQL: a pooled connection for every write slot and some reads,
+        # so that a burst of writers never opens and closes connections.
+        pool = {} if url.startswith("sqlite") else {"pool_size": WRITE_SLOTS + 4}
+        engine = make_engine(url, **pool)
         try:
             upgrade(engine)
             app.state.engine = engine
