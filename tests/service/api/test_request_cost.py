@@ -117,7 +117,5 @@ def test_the_checks_of_one_request_are_not_reused_by_the_next(client, app, queue
     with transaction(app.state.session_factory) as session:
         ana = session.scalar(select(Member.id).where(Member.name == "ana"))
         session.execute(delete(ProjectMember).where(ProjectMember.member_id == ana))
-    refused = client.post(
-        f"{API}/projects/tickets/next", headers=bearer(queue["ana"])
-    )
+    refused = client.post(f"{API}/projects/tickets/next", headers=bearer(queue["ana"]))
     assert refused.status_code == 404
