@@ -452,6 +452,10 @@ class RawClient:
         self.writer: asyncio.StreamWriter | None = None
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self.reader is not None and self.reader.at_eof():
+            # The server closed the idle keep-alive connection (uvicorn: after
+            # 5 s, e.g. during think time): open a new one, as httpx would.
+            await self.close()
         if self.reader is None or self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(
                 self.host, self.port
