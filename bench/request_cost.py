@@ -395,6 +395,7 @@ def run_baseline(ref: str, argv: list[str], folder: Path) -> list[dict[str, Any]
     subprocess.run(
         [sys.executable, "-c", boot, *args, "--json", str(out), "--expect-root", tree],
         check=True,
+        stdout=subprocess.DEVNULL,  # its table is printed below, with ratios
     )
     rows: list[dict[str, Any]] = json.loads(out.read_text())["rows"]
     return rows
