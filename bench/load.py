@@ -6,7 +6,8 @@ drops), holding one project with the demo labels, ``--items`` pool items (the
 838 demo texts repeated under unique ids) and one round that enqueued all of
 them, so the queue cannot run dry. It adds N annotators, starts ``labelwise
 serve`` on a free port of 127.0.0.1, waits for ``/api/v1/health`` and runs N
-simulated annotators (asyncio, one ``httpx.AsyncClient`` and token each) for
+simulated annotators (asyncio, one keep-alive connection and token each, a
+minimal hand-written HTTP/1.1 client: see :class:`RawClient`) for
 ``--duration`` seconds::
 
     POST /projects/{p}/next -> 200 -> POST /leases/{id}/annotation -> again
@@ -15,7 +16,7 @@ simulated annotators (asyncio, one ``httpx.AsyncClient`` and token each) for
 Every call's latency (``perf_counter``, client side) and status is recorded;
 any 5xx, unexpected status or transport error counts as an error. Then the
 server is stopped and the database removed. Prints one markdown row per
-(database, N); ``--json OUT`` writes every figure.
+(database, think time, N); ``--json OUT`` writes every figure.
 
     python bench/load.py --db sqlite,postgres --annotators 1,10,50 --duration 20
 
@@ -29,9 +30,13 @@ process start per member would take ~4 s each).
 
 Each client first makes one unmeasured claim and answer (one client after the
 other), so connection set-up and first-call costs stay out of the figures.
-By default the annotators send their requests back to back (no think time):
-that measures the server at saturation. ``--think MS`` holds each item for
-uniform(0, 2 * MS) ms before answering, as people do.
+``--think MS[,MS...]`` runs each count once per think time: with MS > 0 an
+annotator holds each item for uniform(0, 2 * MS) ms before answering, as
+people do; MS = 0 sends the requests back to back, which measures the server
+at saturation. The default runs everything the README reports::
+
+    python bench/load.py        # = --db sqlite,postgres --annotators 1,10,50
+                                #   --think 0,1000,2000 --duration 20
 
 The load generator and the server share this machine's cores: client-side
 latency includes the client's own scheduling. The CPU seconds of the server,
@@ -137,9 +142,10 @@ def percentile(sorted_values: list[float], p: float) -> float | None:
     return sorted_values[min(int(rank), len(sorted_values)) - 1]
 
 
-def cpu_snapshot(server_pid: int) -> dict[str, float]:
+def cpu_snapshot(server_pid: int, database: str | None = None) -> dict[str, float]:
     """CPU seconds so far (Linux /proc): the server process and its children,
-    every ``postgres`` process, this process, and all CPUs busy (any process)."""
+    the PostgreSQL backends connected to ``database`` (other users of the
+    server are not counted), this process, and all CPUs busy (any process)."""
     tick = os.sysconf("SC_CLK_TCK")
     children: dict[int, list[int]] = {}
     stats: dict[int, float] = {}
@@ -155,9 +161,12 @@ def cpu_snapshot(server_pid: int) -> dict[str, float]:
         cpu = (int(fields[11]) + int(fields[12])) / tick
         children.setdefault(int(fields[1]), []).append(int(entry.name))
         stats[int(entry.name)] = cpu
-        if raw[raw.index("(") + 1 : raw.rindex(")")] == "postgres":
-            # The postmaster's reaped children: backends that ended meanwhile.
-            postgres += cpu + (int(fields[13]) + int(fields[14])) / tick
+        if database and raw[raw.index("(") + 1 : raw.rindex(")")] == "postgres":
+            # A backend's title: "postgres: [CLUSTER: ]USER DATABASE HOST STATE".
+            with suppress(OSError):
+                title = (entry / "cmdline").read_bytes().split(b"\0")[0].split()
+                if database.encode() in title:
+                    postgres += cpu
     server, todo = 0.0, [server_pid]
     while todo:
         current = todo.pop()
@@ -422,6 +431,86 @@ class Server:
 # ---------------------------------------------------------------- the load
 
 
+class TransportError(Exception):
+    """The connection failed, closed or timed out mid-request."""
+
+
+class RawClient:
+    """One keep-alive HTTP/1.1 connection to the server, for one annotator.
+
+    httpx costs about 2 ms of CPU per request; the load generator shares the
+    machine's cores with the server, so its requests are written and parsed
+    by hand here (about 0.1 ms): a request line, three headers, and a
+    response read by its Content-Length (the API never streams these).
+    """
+
+    def __init__(self, base: str, token: str, timeout: float) -> None:
+        host, port = base.removeprefix("http://").rsplit(":", 1)
+        self.host, self.port, self.timeout = host, int(port), timeout
+        self.auth = f"Authorization: Bearer {token}\r\nHost: {host}:{port}\r\n"
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self.reader is not None and self.reader.at_eof():
+            # The server closed the idle keep-alive connection (uvicorn: after
+            # 5 s, e.g. during think time): open a new one, as httpx would.
+            await self.close()
+        if self.reader is None or self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(
+                self.host, self.port
+            )
+        return self.reader, self.writer
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with suppress(Exception):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+    async def request(
+        self, method: str, path: str, body: bytes = b""
+    ) -> tuple[int, bytes]:
+        """(status, body); TransportError on a failed or timed-out exchange."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self._exchange(method, path, body)
+        except (OSError, EOFError, TimeoutError, ValueError, IndexError) as exc:
+            await self.close()
+            raise TransportError(repr(exc)) from exc
+
+    async def _exchange(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+        reader, writer = await self._connect()
+        content = "Content-Type: application/json\r\n" if body else ""
+        head = (
+            f"{method} {path} HTTP/1.1\r\n{self.auth}{content}"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        writer.write(head.encode("ascii") + body)
+        status_line = await reader.readline()
+        if not status_line:
+            raise EOFError("the server closed the connection")
+        status = int(status_line.split(None, 2)[1])
+        length, close = 0, False
+        while True:
+            line = await reader.readline()
+            if line in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"connection":
+                close = value.strip().lower() == b"close"
+            elif name == b"transfer-encoding":
+                raise ValueError("chunked responses are not expected")
+        payload = await reader.readexactly(length) if length else b""
+        if close:
+            await self.close()
+        return status, payload
+
+
 @dataclass
 class Calls:
     """What the simulated annotators saw."""
@@ -449,74 +538,81 @@ def _error(calls: Calls, what: str) -> None:
 
 
 async def annotator(
-    client: httpx.AsyncClient, seed: int, deadline: float, think_ms: float, calls: Calls
+    client: RawClient, seed: int, deadline: float, think_ms: float, calls: Calls
 ) -> None:
     """Claim and answer until ``deadline``; with ``think_ms`` > 0, hold each item
     for uniform(0, 2 * think_ms) ms before answering (after a random start)."""
     rng = random.Random(seed)
     in_a_row = 0
+    next_path = f"{API}/projects/{PROJECT}/next"
     if think_ms > 0:
         await asyncio.sleep(rng.uniform(0, think_ms) / 1000)
     while time.perf_counter() < deadline and in_a_row < MAX_ERRORS_IN_A_ROW:
         start = time.perf_counter()
         try:
-            claim = await client.post(f"{API}/projects/{PROJECT}/next")
-        except httpx.HTTPError as exc:
+            status, payload = await client.request("POST", next_path)
+        except TransportError as exc:
             calls.next_ms.append((time.perf_counter() - start) * 1000)
-            _count(calls.next_status, type(exc).__name__)
-            _error(calls, f"next: {exc!r}")
+            _count(calls.next_status, "transport")
+            _error(calls, f"next: {exc}")
             in_a_row += 1
             continue
         calls.next_ms.append((time.perf_counter() - start) * 1000)
-        _count(calls.next_status, str(claim.status_code))
-        if claim.status_code == 204:
+        _count(calls.next_status, str(status))
+        if status == 204:
             calls.dry += 1
             return
-        if claim.status_code != 200:
-            _error(calls, f"next {claim.status_code}: {claim.text}")
+        if status != 200:
+            _error(calls, f"next {status}: {payload[:300]!r}")
             in_a_row += 1
             continue
-        lease_id = claim.json()["lease_id"]
+        lease_id = json.loads(payload)["lease_id"]
         spent = rng.randint(500, 20_000)
         if think_ms > 0:
             spent = round(rng.uniform(0, 2 * think_ms))
             await asyncio.sleep(spent / 1000)
-        body = {
-            "label": rng.choice(DEMO_LABELS),
-            "time_spent_ms": spent,
-            "idempotency_key": uuid.uuid4().hex,
-        }
+        body = json.dumps(
+            {
+                "label": rng.choice(DEMO_LABELS),
+                "time_spent_ms": spent,
+                "idempotency_key": uuid.uuid4().hex,
+            }
+        ).encode()
         start = time.perf_counter()
         try:
-            answer = await client.post(f"{API}/leases/{lease_id}/annotation", json=body)
-        except httpx.HTTPError as exc:
+            status, payload = await client.request(
+                "POST", f"{API}/leases/{lease_id}/annotation", body
+            )
+        except TransportError as exc:
             calls.submit_ms.append((time.perf_counter() - start) * 1000)
-            _count(calls.submit_status, type(exc).__name__)
-            _error(calls, f"submit: {exc!r}")
+            _count(calls.submit_status, "transport")
+            _error(calls, f"submit: {exc}")
             in_a_row += 1
             continue
         calls.submit_ms.append((time.perf_counter() - start) * 1000)
-        _count(calls.submit_status, str(answer.status_code))
-        if answer.status_code == 201:
+        _count(calls.submit_status, str(status))
+        if status == 201:
             calls.submits_ok += 1
             calls.submit_times.append(time.perf_counter())
             in_a_row = 0
         else:
-            _error(calls, f"submit {answer.status_code}: {answer.text}")
+            _error(calls, f"submit {status}: {payload[:300]!r}")
             in_a_row += 1
 
 
-async def warm_up(client: httpx.AsyncClient, seed: int) -> None:
-    me = await client.get(f"{API}/me")
-    claim = await client.post(f"{API}/projects/{PROJECT}/next")
-    if me.status_code != 200 or claim.status_code != 200:
-        raise SystemExit(f"Warm-up failed: {me.status_code} {claim.status_code}")
-    answer = await client.post(
-        f"{API}/leases/{claim.json()['lease_id']}/annotation",
-        json={"label": random.Random(-seed).choice(DEMO_LABELS)},
+async def warm_up(client: RawClient, seed: int) -> None:
+    me, _ = await client.request("GET", f"{API}/me")
+    status, payload = await client.request("POST", f"{API}/projects/{PROJECT}/next")
+    if me != 200 or status != 200:
+        raise SystemExit(f"Warm-up failed: {me} {status}")
+    label = random.Random(-seed).choice(DEMO_LABELS)
+    answer, text_ = await client.request(
+        "POST",
+        f"{API}/leases/{json.loads(payload)['lease_id']}/annotation",
+        json.dumps({"label": label}).encode(),
     )
-    if answer.status_code != 201:
-        raise SystemExit(f"Warm-up answer failed: {answer.status_code} {answer.text}")
+    if answer != 201:
+        raise SystemExit(f"Warm-up answer failed: {answer} {text_!r}")
 
 
 async def run_load(
@@ -524,14 +620,7 @@ async def run_load(
 ) -> tuple[Calls, float]:
     """Run one annotator per token for ``duration`` s; (calls, elapsed seconds)."""
     calls = Calls()
-    clients = [
-        httpx.AsyncClient(
-            base_url=base,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=timeout,
-        )
-        for token in tokens
-    ]
+    clients = [RawClient(base, token, timeout) for token in tokens]
     try:
         # Warm-up, not measured: each client opens its connection, checks its
         # token and makes one claim and answer, one client after the other.
@@ -546,7 +635,7 @@ async def run_load(
                     group.create_task(annotator(client, i, deadline, think_ms, calls))
         return calls, time.perf_counter() - start
     finally:
-        await asyncio.gather(*(c.aclose() for c in clients))
+        await asyncio.gather(*(c.close() for c in clients))
 
 
 def summarize(calls: Calls, elapsed: float) -> dict[str, Any]:
@@ -579,31 +668,37 @@ def summarize(calls: Calls, elapsed: float) -> dict[str, Any]:
 def one_run(
     backend: Backend,
     n: int,
+    think: float,
     args: argparse.Namespace,
     env: dict[str, str],
     folder: Path,
 ) -> dict[str, Any]:
-    url = backend.fresh_copy(f"n{n}")
+    url = backend.fresh_copy(f"n{n}_t{think:g}")
     server = None
     try:
         tokens = add_annotators(url, n)
         port = args.port or free_port()
         server = Server(
-            url, port, args.workers, env, folder / f"server_{backend.name}_{n}.log"
+            url,
+            port,
+            args.workers,
+            env,
+            folder / f"server_{backend.name}_{n}_{think:g}.log",
         )
         health = server.wait_healthy()
         log(
             f"{backend.name}: N={n}, server pid {server.process.pid} on port "
-            f"{port}, running {args.duration:g} s"
+            f"{port}, think {think:g} ms, running {args.duration:g} s"
         )
         quiet = wait_quiet(args.settle)
         sessions_before = backend.sessions(url)
-        before = cpu_snapshot(server.process.pid)
+        database = None if backend.name == "sqlite" else url.rsplit("/", 1)[1]
+        before = cpu_snapshot(server.process.pid, database)
         load_before = Path("/proc/loadavg").read_text().split()[:3]
         calls, elapsed = asyncio.run(
-            run_load(server.base, tokens, args.duration, args.timeout, args.think)
+            run_load(server.base, tokens, args.duration, args.timeout, think)
         )
-        after = cpu_snapshot(server.process.pid)
+        after = cpu_snapshot(server.process.pid, database)
         time.sleep(1)  # PostgreSQL publishes its statistics within a second
         sessions_after = backend.sessions(url)
     finally:
@@ -626,7 +721,7 @@ def one_run(
             "loadavg_before": load_before,
             "busy_before_pct": quiet[0],
             "settle_waited_s": quiet[1],
-            "think_ms": args.think,
+            "think_ms": think,
             "db_connections_opened": (
                 None
                 if sessions_before is None or sessions_after is None
@@ -657,14 +752,15 @@ def fmt(value: float | None) -> str:
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| database | annotators | requests | throughput (submits/s) "
+        "| database | annotators | think (ms) | requests | throughput (submits/s) "
         "| next p50 / p99 (ms) | submit p50 / p99 (ms) | errors "
         "| CPU s: server / PG / client / other (busy) |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['database']} | {r['annotators']} | {r['requests']} "
+            f"| {r['database']} | {r['annotators']} | {r['think_ms']:g} "
+            f"| {r['requests']} "
             f"| {r['throughput_submits_per_s']:.1f} "
             f"| {fmt(r['next_p50_ms'])} / {fmt(r['next_p99_ms'])} "
             f"| {fmt(r['submit_p50_ms'])} / {fmt(r['submit_p99_ms'])} "
@@ -679,7 +775,9 @@ def table(rows: list[dict[str, Any]]) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--db", default="sqlite", help="sqlite, postgres or both: sqlite,postgres"
+        "--db",
+        default="sqlite,postgres",
+        help="sqlite, postgres or both: sqlite,postgres (the default)",
     )
     parser.add_argument(
         "--annotators", default="1,10,50", help="Annotator counts, e.g. 1,10,50."
@@ -714,11 +812,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--think",
-        type=float,
-        default=0.0,
-        metavar="MS",
-        help="Mean ms an annotator holds an item before answering (default 0: "
-        "back-to-back requests, the server's saturation).",
+        default="0,1000,2000",
+        metavar="MS[,MS...]",
+        help="Mean ms an annotator holds an item before answering, one run per "
+        "value (default 0,1000,2000; 0: back-to-back requests, the server's "
+        "saturation).",
     )
     parser.add_argument(
         "--settle",
@@ -742,7 +840,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--annotators, --items and --workers must be positive")
     if not 0 < args.duration <= 600 or not 0 < args.timeout <= 120:
         parser.error("--duration must be in (0, 600] s and --timeout in (0, 120] s")
-    if not 0 <= args.think <= 60_000 or not 0 <= args.settle <= 600:
+    try:
+        args.thinks = [float(t) for t in str(args.think).split(",") if t.strip()]
+    except ValueError:
+        parser.error("--think takes comma-separated milliseconds, e.g. 0,1000,2000")
+    if not args.thinks:
+        parser.error("--think needs at least one value")
+    if not all(0 <= t <= 60_000 for t in args.thinks) or not 0 <= args.settle <= 600:
         parser.error("--think must be in [0, 60000] ms and --settle in [0, 600] s")
     if any(n > 200 for n in args.counts):
         parser.error("at most 200 annotators per run")
@@ -766,8 +870,8 @@ def main(argv: list[str] | None = None) -> None:
             )
             try:
                 templates[db] = prepare_template(backend, items, args.items, env)
-                for n in args.counts:
-                    row = one_run(backend, n, args, env, folder)
+                for think, n in [(t, n) for t in args.thinks for n in args.counts]:
+                    row = one_run(backend, n, think, args, env, folder)
                     rows.append(row)
                     log(table([row]).splitlines()[-1])
                     if row["annotators_stopped_by_204"]:
@@ -787,7 +891,7 @@ def main(argv: list[str] | None = None) -> None:
                 "items": args.items,
                 "server_workers": args.workers,
                 "request_timeout_s": args.timeout,
-                "think_ms": args.think,
+                "think_ms": args.thinks,
             },
             "environment": {
                 "cpus": os.cpu_count(),

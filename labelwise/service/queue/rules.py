@@ -47,6 +47,7 @@ __all__ = [
     "allowed_kinds",
     "calibration_items",
     "cap_state",
+    "cap_windows",
     "choose_next",
     "disagreement",
     "expired_leases",
@@ -341,6 +342,23 @@ def _day_start(moment: datetime) -> datetime:
     return datetime(utc.year, utc.month, utc.day, tzinfo=UTC)
 
 
+def cap_windows(
+    now: datetime, *, week_start: int = 0
+) -> tuple[datetime, datetime, datetime, datetime]:
+    """The caps' windows at ``now``: ``(day, day_end, week, week_end)``, UTC.
+
+    Today is ``[day, day_end)``, this week ``[week, week_end)`` (see
+    :func:`cap_state`); the store counts a member's leases over them in SQL.
+    """
+    _check_now(now)
+    start = check_int(
+        week_start, param="week_start", owner="cap_windows", low=0, high=6
+    )
+    day = _day_start(now)
+    week = day - timedelta(days=(day.weekday() - start) % 7)
+    return day, day + timedelta(days=1), week, week + timedelta(days=7)
+
+
 def cap_state(
     events: Iterable[tuple[datetime, str]],
     now: datetime,
@@ -372,10 +390,7 @@ def cap_state(
     """
     _check_now(now)
     start = check_int(week_start, param="week_start", owner="cap_state", low=0, high=6)
-    day = _day_start(now)
-    day_end = day + timedelta(days=1)
-    week = day - timedelta(days=(day.weekday() - start) % 7)
-    week_end = week + timedelta(days=7)
+    day, day_end, week, week_end = cap_windows(now, week_start=start)
     hard_today = normal_today = hard_week = total_week = 0
     for at, reason in events:
         _check_now(at, param="event time")

@@ -12,32 +12,41 @@ on the locked row (READ COMMITTED) and SQLite runs one writer at a time
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
 from sqlalchemy import (
+    ColumnElement,
+    Connection,
     CursorResult,
     Executable,
+    and_,
+    bindparam,
     case,
     delete,
     exists,
     func,
     insert,
     literal,
+    literal_column,
     select,
     text,
+    union_all,
     update,
 )
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from labelwise._typing import RandomState
 from labelwise._validation import check_rng
 from labelwise.exceptions import (
     ConflictError,
     InvalidInputError,
+    LabelwiseError,
     LeaseExpired,
     NotFoundError,
     PermissionDenied,
@@ -55,17 +64,18 @@ from labelwise.service.queue.rules import (
     NoAssignment,
     Route,
     allowed_kinds,
-    cap_state,
+    cap_windows,
     choose_next,
     new_lease_expiry,
     overlap_targets,
     route_item,
 )
-from labelwise.service.store.labels import decode_label, encode_label, set_final_label
-from labelwise.service.store.projects import current_guideline
+from labelwise.service.store.labels import decode_label, encode_label
+from labelwise.service.store.members import membership_checked, visible_lease_loaded
 from labelwise.service.store.schema import (
     Annotation,
     FinalLabel,
+    Guideline,
     Item,
     Lease,
     Member,
@@ -122,6 +132,220 @@ _ENTRY_COLUMNS = (
 ).split()
 
 
+# ---------------------------------------------------------- prepared statements
+# The claim and submit paths run these module-level statements with bound
+# parameters: building a statement anew costs more Python than running it.
+
+#: Ranked entries loaded by a claim's first window (a prefix of DEFAULT_WINDOW).
+_FIRST_WINDOW = 16
+_POLICY_CACHE_SIZE = 64
+_POLICIES: dict[str, BatchPolicy] = {}
+_HARD_REASONS = sorted(CapRule.HARD_REASONS)
+
+
+def _count_if(*conditions: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((and_(*conditions), 1), else_=0)), 0)
+
+
+_EXPIRE = (
+    update(Lease)
+    .where(
+        Lease.project_id == bindparam("b_project_id"),
+        Lease.status == ACTIVE,
+        Lease.expires_at <= bindparam("now"),
+    )
+    .values(status=EXPIRED, finished_at=bindparam("finished"))
+    .returning(Lease.queue_entry_id)
+)
+_ADJUST_ENTRY = (
+    update(QueueEntry)
+    .where(QueueEntry.id == bindparam("entry_id"))
+    .values(
+        active=QueueEntry.active + bindparam("d_active"),
+        done=QueueEntry.done + bindparam("d_done"),
+    )
+)
+_HELD = (
+    select(Lease.id, Lease.item_id, Lease.expires_at, Lease.reason)
+    .where(
+        Lease.project_id == bindparam("project_id"),
+        Lease.member_id == bindparam("member_id"),
+        Lease.status == ACTIVE,
+    )
+    .order_by(Lease.created_at, Lease.id)
+    .limit(MAX_HELD)
+)
+_LATEST_POLICY = (
+    select(Round.policy)
+    .where(Round.project_id == bindparam("project_id"))
+    .order_by(Round.number.desc())
+    .limit(1)
+)
+_hard = Lease.reason.in_(_HARD_REASONS)
+_today = (Lease.created_at >= bindparam("day"), Lease.created_at < bindparam("day_end"))
+_week = (
+    Lease.created_at >= bindparam("week"),
+    Lease.created_at < bindparam("week_end"),
+)
+_until = Lease.created_at < bindparam("week_end")
+#: rules.cap_state over the member's leases since ``since``, and the policy.
+_CAPS = select(
+    _count_if(_hard, *_today).label("hard_today"),
+    _count_if(~_hard, *_today).label("normal_today"),
+    _count_if(_hard, *_week).label("hard_week"),
+    _count_if(*_week).label("total_week"),
+    _count_if(_hard, _until).label("hard_until"),
+    _count_if(_until).label("total_until"),
+    _LATEST_POLICY.scalar_subquery().label("policy"),
+).where(
+    Lease.member_id == bindparam("member_id"),
+    Lease.project_id == bindparam("project_id"),
+    Lease.created_at >= bindparam("since"),
+)
+_never_held = ~exists().where(
+    Lease.item_id == QueueEntry.item_id, Lease.member_id == bindparam("member_id")
+)
+_open_entries = select(
+    QueueEntry.id,
+    QueueEntry.item_id,
+    QueueEntry.rank,
+    QueueEntry.reason,
+    QueueEntry.target,
+    QueueEntry.active,
+    QueueEntry.done,
+).where(
+    QueueEntry.project_id == bindparam("project_id"),
+    QueueEntry.status == OPEN,
+    QueueEntry.active + QueueEntry.done < QueueEntry.target,
+    _never_held,
+)
+_WINDOW = _open_entries.order_by(QueueEntry.rank, QueueEntry.id).limit(
+    bindparam("size")
+)
+_WINDOW_NORMAL = (
+    _open_entries.where(QueueEntry.reason.not_in(_HARD_REASONS))
+    .order_by(QueueEntry.rank, QueueEntry.id)
+    .limit(bindparam("size"))
+)
+_GOLD_IDS = (
+    select(Item.id)
+    .where(
+        Item.project_id == bindparam("project_id"),
+        Item.role == "gold",
+        ~exists().where(
+            Lease.item_id == Item.id, Lease.member_id == bindparam("member_id")
+        ),
+    )
+    .order_by(Item.id)
+    .limit(DEFAULT_WINDOW)
+)
+_GOLD_COUNTS = select(func.count(), _count_if(Lease.reason == GOLD_REASON)).where(
+    Lease.project_id == bindparam("project_id"),
+    Lease.member_id == bindparam("member_id"),
+)
+_TAKE_ENTRY = (
+    update(QueueEntry)
+    .where(
+        QueueEntry.id == bindparam("entry_id"),
+        QueueEntry.status == OPEN,
+        QueueEntry.active + QueueEntry.done < QueueEntry.target,
+    )
+    .values(active=QueueEntry.active + 1)
+)
+_INSERT_LEASE = {
+    name: dialect_insert(Lease).on_conflict_do_nothing().returning(Lease.id)
+    for name, dialect_insert in (
+        ("postgresql", postgresql_insert),
+        ("sqlite", sqlite_insert),
+    )
+}
+_END_LEASE = (
+    update(Lease)
+    .where(
+        Lease.id == bindparam("lease_id"),
+        Lease.member_id == bindparam("b_member_id"),
+        Lease.status == ACTIVE,
+        Lease.expires_at > bindparam("now"),
+    )
+    .values(status=bindparam("new_status"), finished_at=bindparam("b_finished_at"))
+)
+_DELETE_LEASE = delete(Lease).where(Lease.id == bindparam("lease_id"))
+_ITEM_PAYLOAD = select(Item.external_id, Item.fields).where(
+    Item.id == bindparam("item_id")
+)
+#: What a submit needs besides the lease: the item's gold answer, the entry's
+#: round and target, and the project's current guideline version.
+_SUBMIT_CONTEXT = select(
+    Item.role,
+    Item.gold_label,
+    select(QueueEntry.round_id)
+    .where(QueueEntry.id == bindparam("entry_id"))
+    .scalar_subquery(),
+    select(QueueEntry.target)
+    .where(QueueEntry.id == bindparam("entry_id"))
+    .scalar_subquery(),
+    select(func.max(Guideline.version))
+    .where(Guideline.project_id == bindparam("project_id"))
+    .scalar_subquery(),
+).where(Item.id == bindparam("item_id"))
+_INSERT_ANNOTATION = {
+    name: dialect_insert(Annotation).on_conflict_do_nothing().returning(Annotation.id)
+    for name, dialect_insert in (
+        ("postgresql", postgresql_insert),
+        ("sqlite", sqlite_insert),
+    )
+}
+_DELETE_ANNOTATION = delete(Annotation).where(
+    Annotation.id == bindparam("annotation_id")
+)
+_votes_and_flags = union_all(
+    select(
+        literal_column("0").label("kind"),
+        Annotation.id.label("row_id"),
+        Annotation.label.label("label"),
+        Annotation.flag.label("flag"),
+    ).where(
+        Annotation.item_id == bindparam("item_id"),
+        Annotation.source == QUEUE_SOURCE,
+    ),
+    select(literal_column("1"), Lease.id, Lease.flag, Lease.flag).where(
+        Lease.item_id == bindparam("item_id"), Lease.status == FLAGGED
+    ),
+).subquery()
+#: An item's queue votes (kind 0, by id) and its flagged leases (kind 1).
+_VOTES_AND_FLAGS = select(
+    _votes_and_flags.c.kind, _votes_and_flags.c.label, _votes_and_flags.c.flag
+).order_by(_votes_and_flags.c.kind, _votes_and_flags.c.row_id)
+
+
+def _upsert_final(dialect_insert: Any) -> Any:
+    statement = dialect_insert(FinalLabel)
+    return statement.on_conflict_do_update(
+        index_elements=[FinalLabel.item_id],
+        set_={
+            name: statement.excluded[name]
+            for name in (
+                "project_id",
+                "label",
+                "method",
+                "confidence",
+                "n_annotations",
+                "updated_at",
+            )
+        },
+    )
+
+
+_UPSERT_FINAL = {
+    "postgresql": _upsert_final(postgresql_insert),
+    "sqlite": _upsert_final(sqlite_insert),
+}
+_DELETE_QUEUE_FINAL = delete(FinalLabel).where(
+    FinalLabel.item_id == bindparam("item_id"),
+    FinalLabel.method.in_(_QUEUE_METHODS),
+)
+
+
 @dataclass(frozen=True)
 class ClaimResult:
     """The item a member now holds: its lease, payload, expiry and selection reason."""
@@ -155,7 +379,17 @@ def _aware(moment: datetime) -> datetime:
 
 def _rowcount(session: Session, statement: Executable) -> int:
     result = session.execute(statement, execution_options=_NO_SYNC)
+    return _count(result)
+
+
+def _count(result: Any) -> int:
     return int(cast("CursorResult[Any]", result).rowcount)
+
+
+def _conn(session: Session) -> Connection:
+    """The session's connection: the hot paths run prepared Core statements on it
+    (no ORM compilation, and SQLAlchemy's cache key is computed once per statement)."""
+    return session.connection()
 
 
 def _next_hint(project: Project) -> str:
@@ -170,6 +404,12 @@ def _adjust_entries(
     for entry_id, n in counts.items():
         by_n.setdefault(n, []).append(entry_id)
     for n, ids in sorted(by_n.items()):
+        if len(ids) == 1:  # the common case: one prepared statement
+            _conn(session).execute(
+                _ADJUST_ENTRY,
+                {"entry_id": ids[0], "d_active": n * active, "d_done": n * done},
+            )
+            continue
         session.execute(
             update(QueueEntry)
             .where(QueueEntry.id.in_(ids))
@@ -181,13 +421,24 @@ def _adjust_entries(
 
 
 def _latest_policy(session: Session, project: Project) -> BatchPolicy | None:
-    data = session.scalar(
-        select(Round.policy)
-        .where(Round.project_id == project.id)
-        .order_by(Round.number.desc())
-        .limit(1)
-    )
-    return None if data is None else BatchPolicy.from_dict(data)
+    data = _conn(session).execute(_LATEST_POLICY, {"project_id": project.id}).scalar()
+    return None if data is None else _parsed_policy(data)
+
+
+def _parsed_policy(data: dict[str, Any]) -> BatchPolicy:
+    """``BatchPolicy.from_dict(data)``, parsed once per process for equal contents.
+
+    Keyed by the policy's canonical JSON, so a cached entry can never be stale:
+    another process (or a new round) with another policy gives another key.
+    """
+    key = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    policy = _POLICIES.get(key)
+    if policy is None:
+        policy = BatchPolicy.from_dict(data)
+        if len(_POLICIES) >= _POLICY_CACHE_SIZE:
+            _POLICIES.clear()
+        _POLICIES[key] = policy
+    return policy
 
 
 # ------------------------------------------------------------------------ enqueue
@@ -263,17 +514,11 @@ def enqueue_round(*, session: Session, round: Round) -> int:
 def expire_leases(*, session: Session, project: Project, now: datetime) -> int:
     """Mark the active leases with ``expires_at <= now`` expired; their items reopen."""
     now = _utc(now)
-    expired = session.execute(
-        update(Lease)
-        .where(
-            Lease.project_id == project.id,
-            Lease.status == ACTIVE,
-            Lease.expires_at <= now,
-        )
-        .values(status=EXPIRED, finished_at=now)
-        .returning(Lease.queue_entry_id),
-        execution_options=_NO_SYNC,
-    ).all()
+    expired = (
+        _conn(session)
+        .execute(_EXPIRE, {"b_project_id": project.id, "now": now, "finished": now})
+        .all()
+    )
     entries = Counter(row[0] for row in expired if row[0] is not None)
     _adjust_entries(session, entries, active=-1)
     return len(expired)
@@ -289,7 +534,7 @@ def _check_member(session: Session, project: Project, member: Member) -> None:
             f"project {project.name!r}.",
             hint="Ask an admin to reactivate the account.",
         )
-    if member.role == "admin":
+    if member.role == "admin" or membership_checked(session, project.id, member.id):
         return
     joined = session.scalar(
         select(ProjectMember.member_id).where(
@@ -308,40 +553,31 @@ def _check_member(session: Session, project: Project, member: Member) -> None:
 def _claim_result(
     session: Session, lease_id: int, item_id: int, expires_at: datetime, reason: str
 ) -> ClaimResult:
-    external_id, fields = session.execute(
-        select(Item.external_id, Item.fields).where(Item.id == item_id)
-    ).one()
+    external_id, fields = (
+        _conn(session).execute(_ITEM_PAYLOAD, {"item_id": item_id}).one()
+    )
     return ClaimResult(
         lease_id, item_id, external_id, dict(fields), _aware(expires_at), reason
     )
 
 
 def _window(
-    session: Session, project: Project, member: Member, *, normal_only: bool = False
+    session: Session,
+    project: Project,
+    member: Member,
+    *,
+    normal_only: bool = False,
+    size: int = DEFAULT_WINDOW,
 ) -> dict[int, tuple[int, Candidate]]:
-    """Up to DEFAULT_WINDOW open entries the member never held: item -> (entry, it)."""
-    seen = exists().where(
-        Lease.item_id == QueueEntry.item_id, Lease.member_id == member.id
+    """Up to ``size`` open entries the member never held: item -> (entry, it).
+
+    The rows are the first ``size`` of the same ranked query whatever ``size``
+    is, so a shorter window is a prefix of the DEFAULT_WINDOW one.
+    """
+    query = _WINDOW_NORMAL if normal_only else _WINDOW
+    rows = _conn(session).execute(
+        query, {"project_id": project.id, "member_id": member.id, "size": size}
     )
-    query = select(
-        QueueEntry.id,
-        QueueEntry.item_id,
-        QueueEntry.rank,
-        QueueEntry.reason,
-        QueueEntry.target,
-        QueueEntry.active,
-        QueueEntry.done,
-    ).where(
-        QueueEntry.project_id == project.id,
-        QueueEntry.status == OPEN,
-        QueueEntry.active + QueueEntry.done < QueueEntry.target,
-        ~seen,
-    )
-    if normal_only:
-        query = query.where(QueueEntry.reason.not_in(sorted(CapRule.HARD_REASONS)))
-    rows = session.execute(
-        query.order_by(QueueEntry.rank, QueueEntry.id).limit(DEFAULT_WINDOW)
-    ).all()
     window: dict[int, tuple[int, Candidate]] = {}
     for entry_id, item_id, rank, reason, target, active, done in rows:
         window.setdefault(
@@ -355,42 +591,51 @@ def _gold_mix(
 ) -> GoldMix | None:
     if gold_rate <= 0:
         return None
-    seen = exists().where(Lease.item_id == Item.id, Lease.member_id == member.id)
-    gold_ids = session.scalars(
-        select(Item.id)
-        .where(Item.project_id == project.id, Item.role == "gold", ~seen)
-        .order_by(Item.id)
-        .limit(DEFAULT_WINDOW)
-    ).all()
+    conn = _conn(session)
+    params = {"project_id": project.id, "member_id": member.id}
+    gold_ids = conn.execute(_GOLD_IDS, params).scalars().all()
     if not gold_ids:
         return None
-    served, gold = session.execute(
-        select(
-            func.count(),
-            func.coalesce(func.sum(case((Lease.reason == GOLD_REASON, 1), else_=0)), 0),
-        ).where(Lease.project_id == project.id, Lease.member_id == member.id)
-    ).one()
+    served, gold = conn.execute(_GOLD_COUNTS, params).one()
     return GoldMix(tuple(gold_ids), gold_rate, int(served), int(gold))
 
 
 def _caps(
-    session: Session,
-    project: Project,
-    member: Member,
-    now: datetime,
-    policy: BatchPolicy | None,
-) -> tuple[CapRule, CapState]:
-    """The policy's caps and the member's counts from their last CAP_DAYS of leases."""
-    caps = CapRule() if policy is None else policy.caps
-    rows = session.execute(
-        select(Lease.created_at, Lease.reason).where(
-            Lease.member_id == member.id,
-            Lease.project_id == project.id,
-            Lease.created_at >= now - timedelta(days=CAP_DAYS),
+    session: Session, project: Project, member: Member, now: datetime
+) -> tuple[BatchPolicy | None, CapRule, CapState]:
+    """The latest round's policy, its caps and the member's counts, in one query.
+
+    The counts are :func:`~labelwise.service.queue.rules.cap_state` over the
+    member's leases of the last CAP_DAYS, summed in SQL (a member's week of
+    leases is never loaded): ``tests/service/queue`` checks both agree.
+    """
+    day, day_end, week, week_end = cap_windows(now)
+    row = (
+        _conn(session)
+        .execute(
+            _CAPS,
+            {
+                "project_id": project.id,
+                "member_id": member.id,
+                "since": now - timedelta(days=CAP_DAYS),
+                "day": day,
+                "day_end": day_end,
+                "week": week,
+                "week_end": week_end,
+            },
         )
-    ).all()
-    events = [(_aware(at), reason) for at, reason in rows]
-    return caps, cap_state(events, now, weekly_reset=caps.weekly_reset)
+        .one()
+    )
+    policy = None if row.policy is None else _parsed_policy(row.policy)
+    caps = CapRule() if policy is None else policy.caps
+    if caps.weekly_reset:
+        hard_week, total_week = row.hard_week, row.total_week
+    else:
+        hard_week, total_week = row.hard_until, row.total_until
+    state = CapState(
+        int(row.hard_today), int(row.normal_today), int(hard_week), int(total_week)
+    )
+    return policy, caps, state
 
 
 def _take(
@@ -402,38 +647,34 @@ def _take(
     now: datetime,
     expires_at: datetime,
 ) -> ClaimResult | _Outcome:
-    """Claim the entry (one conditional UPDATE) and insert the lease, in a savepoint."""
-    try:
-        with session.begin_nested():
-            if entry_id is not None:
-                won = _rowcount(
-                    session,
-                    update(QueueEntry)
-                    .where(
-                        QueueEntry.id == entry_id,
-                        QueueEntry.status == OPEN,
-                        QueueEntry.active + QueueEntry.done < QueueEntry.target,
-                    )
-                    .values(active=QueueEntry.active + 1),
-                )
-                if not won:
-                    return "closed"
-            lease_id = session.execute(
-                insert(Lease)
-                .values(
-                    project_id=project.id,
-                    item_id=assignment.item_id,
-                    member_id=member.id,
-                    queue_entry_id=entry_id,
-                    reason=assignment.reason,
-                    status=ACTIVE,
-                    created_at=now,
-                    expires_at=expires_at,
-                )
-                .returning(Lease.id)
-            ).scalar_one()
-    except IntegrityError:  # UNIQUE(item_id, member_id): this member holds it already
+    """Insert the lease, then claim the entry with one conditional UPDATE.
+
+    ``INSERT ... ON CONFLICT DO NOTHING`` finds a lease this member holds
+    already (UNIQUE(item_id, member_id)) without an error, and an entry lost
+    to another member deletes the fresh lease: no savepoint is needed and the
+    transaction stays usable.
+    """
+    conn = _conn(session)
+    lease_id = conn.execute(
+        _INSERT_LEASE[conn.dialect.name],
+        {
+            "project_id": project.id,
+            "item_id": assignment.item_id,
+            "member_id": member.id,
+            "queue_entry_id": entry_id,
+            "reason": assignment.reason,
+            "status": ACTIVE,
+            "created_at": now,
+            "expires_at": expires_at,
+        },
+    ).scalar()
+    if lease_id is None:  # this member holds (or held) the item already
         return "seen"
+    if entry_id is not None:
+        won = _count(conn.execute(_TAKE_ENTRY, {"entry_id": entry_id}))
+        if not won:
+            conn.execute(_DELETE_LEASE, {"lease_id": lease_id})
+            return "closed"
     return _claim_result(
         session, lease_id, assignment.item_id, expires_at, assignment.reason
     )
@@ -454,27 +695,27 @@ def claim_next(
     _check_member(session, project, member)
     generator = check_rng(rng)
     expire_leases(session=session, project=project, now=now)
-    held = session.execute(
-        select(Lease.id, Lease.item_id, Lease.expires_at, Lease.reason)
-        .where(
-            Lease.project_id == project.id,
-            Lease.member_id == member.id,
-            Lease.status == ACTIVE,
-        )
-        .order_by(Lease.created_at, Lease.id)
-        .limit(MAX_HELD)
-    ).all()
+    held = (
+        _conn(session)
+        .execute(_HELD, {"project_id": project.id, "member_id": member.id})
+        .all()
+    )
     if len(held) >= MAX_HELD:
         return _claim_result(session, *held[0])
-    policy = _latest_policy(session, project)
-    caps, state = _caps(session, project, member, now, policy)
+    policy, caps, state = _caps(session, project, member, now)
     gold_rate = 0.0 if policy is None else policy.gold_rate
     seen: set[int] = set()
-    for attempt in range(_MAX_WINDOWS):
-        window = _window(session, project, member)
+    # The first window is a short prefix of the ranked one: enough unless the
+    # caps block its items or other members take them; then the full one.
+    size = _FIRST_WINDOW
+    attempt = 0
+    while attempt < _MAX_WINDOWS:
+        window = _window(session, project, member, size=size)
         gold = _gold_mix(session, project, member, gold_rate)
-        normal_only, lost = False, 0
+        normal_only, lost, widen = False, 0, False
         while lost < _RACES_PER_WINDOW:
+            # A retry on the full window must draw what the first call drew.
+            rng_state = generator.bit_generator.state if gold is not None else None
             result = choose_next(
                 [candidate for _, candidate in window.values()],
                 member_id=member.id,
@@ -486,6 +727,11 @@ def claim_next(
                 gold=gold,
             )
             if isinstance(result, NoAssignment):
+                if size < DEFAULT_WINDOW and len(window) >= size:
+                    if rng_state is not None:
+                        generator.bit_generator.state = rng_state
+                    widen = True
+                    break  # the prefix is used up: load the full window
                 if result.reason == "cap_reached" and len(window) >= DEFAULT_WINDOW:
                     # Normal items may wait beyond a window full of hard ones.
                     normal = _window(session, project, member, normal_only=True)
@@ -517,6 +763,10 @@ def claim_next(
                     entry[0],
                     replace(candidate, active_leases=full),
                 )
+        if widen:
+            size = DEFAULT_WINDOW
+            continue
+        attempt += 1
     raise ConflictError(
         f"Member {member.name!r} could not claim an item of project {project.name!r}: "
         f"other members took every candidate first, "
@@ -573,7 +823,12 @@ def _check_open(
 def _held(
     session: Session, lease_id: int, member: Member, now: datetime, verb: str
 ) -> tuple[Lease, Project]:
-    lease = _get_lease(session, lease_id)
+    if visible_lease_loaded(session, lease_id):
+        # Loaded in this very transaction by the API's lease dependency.
+        lease = session.get(Lease, lease_id)
+        assert lease is not None
+    else:
+        lease = _get_lease(session, lease_id)
     project = session.get(Project, lease.project_id)
     assert project is not None  # the foreign key guarantees it
     _check_open(lease, project, member, now, verb)
@@ -589,6 +844,15 @@ def _close(
     **values: Any,
 ) -> bool:
     """The conditional UPDATE that takes an active, unexpired lease out of "active"."""
+    if values.keys() == {"status", "finished_at"}:  # submit and skip: prepared
+        params = {
+            "lease_id": lease_id,
+            "b_member_id": member.id,
+            "now": now,
+            "new_status": values["status"],
+            "b_finished_at": values["finished_at"],
+        }
+        return bool(_count(_conn(session).execute(_END_LEASE, params)))
     return bool(
         _rowcount(
             session,
@@ -739,48 +1003,35 @@ def _route(session: Session, project: Project, item_id: int, target: int) -> Rou
     settings (``labelwise.service.quality``); the final label follows."""
     votes: list[str] = []
     flags: list[str] = []
-    for label, flag in session.execute(
-        select(Annotation.label, Annotation.flag)
-        .where(Annotation.item_id == item_id, Annotation.source == QUEUE_SOURCE)
-        .order_by(Annotation.id)
-    ):
-        votes.append(label)
+    conn = _conn(session)
+    for kind, label, flag in conn.execute(_VOTES_AND_FLAGS, {"item_id": item_id}):
+        if kind == 0:
+            votes.append(label)
         flags.append(flag or "")
-    flags += [
-        flag or ""
-        for flag in session.scalars(
-            select(Lease.flag).where(Lease.item_id == item_id, Lease.status == FLAGGED)
-        )
-    ]
     decision = decide_item(project, item_id, votes, flags=flags, target=target)
     if decision.kind == "final" and decision.label is not None:
-        item = session.get(Item, item_id)
-        assert item is not None
-        set_final_label(
-            session=session,
-            item=item,
-            label=decode_label(project, decision.label),
-            method=str(decision.method),
-            confidence=decision.confidence,
-            n_annotations=len(votes),
+        # set_final_label's upsert, without loading the item and the row back.
+        conn.execute(
+            _UPSERT_FINAL[conn.dialect.name],
+            {
+                "item_id": item_id,
+                "project_id": project.id,
+                "label": encode_label(project, decode_label(project, decision.label)),
+                "method": str(decision.method),
+                "confidence": decision.confidence,
+                "n_annotations": len(votes),
+                "updated_at": utcnow(),
+            },
         )
     else:
-        session.execute(
-            delete(FinalLabel).where(
-                FinalLabel.item_id == item_id, FinalLabel.method.in_(_QUEUE_METHODS)
-            ),
-            execution_options=_NO_SYNC,
-        )
+        conn.execute(_DELETE_QUEUE_FINAL, {"item_id": item_id})
     return decision.route
 
 
 def _gold_check(
-    session: Session, project: Project, item_id: int, encoded: str
+    project: Project, role: str, gold_text: str | None, encoded: str
 ) -> dict[str, Any]:
     """A gold item's answer checked against Item.gold_label (recorded as provenance)."""
-    role, gold_text = session.execute(
-        select(Item.role, Item.gold_label).where(Item.id == item_id)
-    ).one()
     if role != "gold" or gold_text is None:
         return {}
     gold = encode_label(project, decode_label(project, gold_text))
@@ -798,72 +1049,69 @@ def submit_annotation(
     idempotency_key: str | None = None,
     now: datetime,
 ) -> tuple[Annotation, bool]:
-    """Save the member's answer under their lease and route the item; replays return."""
+    """Save the member's answer under their lease and route the item; replays return.
+
+    A replayed key is looked up only when something fails (the lease is no
+    longer open, the input is bad, or the key is taken): a first submit runs
+    no extra query for it, and every error keeps its precedence.
+    """
     now = _utc(now)
     key = _check_key(idempotency_key)
-    if key is not None and (found := _replay(session, key, lease_id, member)):
-        return found
     try:
         lease, project = _held(session, lease_id, member, now, "submit")
-    except ConflictError:  # a concurrent replay of this key may have just committed
+        encoded = encode_label(project, label)
+        spent = _check_time(time_spent_ms)
+    except LabelwiseError:
+        # A saved answer under this key (or a key used elsewhere) wins.
         if key is not None and (found := _replay(session, key, lease_id, member)):
             return found
         raise
-    encoded = encode_label(project, label)
-    spent = _check_time(time_spent_ms)
-    guideline = current_guideline(session=session, project=project)
-    entry = (
-        None
-        if lease.queue_entry_id is None
-        else session.get(QueueEntry, lease.queue_entry_id, populate_existing=True)
-    )
-    annotation = Annotation(
-        project_id=project.id,
-        item_id=lease.item_id,
-        member_id=member.id,
-        label=encoded,
-        source=QUEUE_SOURCE,
-        provenance=_gold_check(session, project, lease.item_id, encoded),
-        round_id=None if entry is None else entry.round_id,
-        reason=lease.reason,
-        time_spent_ms=spent,
-        guideline_version=None if guideline is None else guideline.version,
-        idempotency_key=key,
-        lease_id=lease.id,
-        created_at=now,
-    )
-    try:
-        with session.begin_nested():
-            if not _close(
-                session,
-                lease_id,
-                member,
-                now,
-                "submit",
-                status=SUBMITTED,
-                finished_at=now,
-            ):
-                raise _LeaseTaken
-            session.add(annotation)
-            session.flush()
-    except (_LeaseTaken, IntegrityError) as exc:
-        # Another transaction submitted first: a replay of this key, or an error.
+    conn = _conn(session)
+    role, gold_text, round_id, target, guideline_version = conn.execute(
+        _SUBMIT_CONTEXT,
+        {
+            "item_id": lease.item_id,
+            "entry_id": lease.queue_entry_id,
+            "project_id": project.id,
+        },
+    ).one()
+    values: dict[str, Any] = {
+        "project_id": project.id,
+        "item_id": lease.item_id,
+        "member_id": member.id,
+        "label": encoded,
+        "source": QUEUE_SOURCE,
+        "provenance": _gold_check(project, role, gold_text, encoded),
+        "round_id": round_id,
+        "reason": lease.reason,
+        "time_spent_ms": spent,
+        "guideline_version": guideline_version,
+        "idempotency_key": key,
+        "lease_id": lease.id,
+        "created_at": now,
+    }
+    annotation_id = conn.execute(_INSERT_ANNOTATION[conn.dialect.name], values).scalar()
+    if annotation_id is None:  # the key is taken: a replay, or a misused key
+        assert key is not None  # only the idempotency key is unique
+        if found := _replay(session, key, lease_id, member):
+            return found
+        raise _lost_race(session, lease_id, member, now, "submit")  # pragma: no cover
+    if not _close(
+        session, lease_id, member, now, "submit", status=SUBMITTED, finished_at=now
+    ):
+        # Another transaction ended the lease first: a replay of this key, or an error.
+        conn.execute(_DELETE_ANNOTATION, {"annotation_id": annotation_id})
         if key is not None and (found := _replay(session, key, lease_id, member)):
             return found
-        if isinstance(exc, IntegrityError):  # pragma: no cover - key races only
-            raise ConflictError(
-                f"Lease {lease_id} could not be submitted: {exc.orig}.",
-                hint="Retry the request with the same idempotency key.",
-            ) from exc
         raise _lost_race(session, lease_id, member, now, "submit") from None
-    if entry is not None:
-        _adjust_entries(session, Counter([entry.id]), active=-1, done=1)
-        _route(session, project, lease.item_id, entry.target)
+    annotation = Annotation(id=annotation_id, flag=None, note=None, **values)
+    # Persistent without a SELECT: the row is exactly what we inserted.
+    make_transient_to_detached(annotation)
+    session.add(annotation)
+    if lease.queue_entry_id is not None:
+        _adjust_entries(session, Counter([lease.queue_entry_id]), active=-1, done=1)
+        _route(session, project, lease.item_id, int(target))
     return annotation, True
-
-
-class _LeaseTaken(Exception):
-    """Our conditional UPDATE found the lease no longer active (rolls the savepoint)."""
 
 
 def undo_last(
@@ -972,8 +1220,7 @@ def queue_status(
         "member": None,
     }
     if member is not None:
-        policy = _latest_policy(session, project)
-        caps, state = _caps(session, project, member, now, policy)
+        _, caps, state = _caps(session, project, member, now)
         status["member"] = {
             "member_id": member.id,
             "active_leases": int(

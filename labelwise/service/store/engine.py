@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from labelwise.exceptions import ConfigError
@@ -100,8 +102,45 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         engine = create_engine(resolved, **kwargs)
         _configure_sqlite(engine)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(resolved, **kwargs)
+    engine = create_engine(resolved, **kwargs)
+    if "pool_pre_ping" not in kwargs:  # a caller's own choice wins
+        _ping_idle_connections(engine)
+    return engine
+
+
+#: A pooled PostgreSQL connection idle for longer than this is pinged first.
+IDLE_PING_SECONDS = 5.0
+_IDLE_SINCE = "labelwise_idle_since"
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """``pool_pre_ping``, but only for connections idle for IDLE_PING_SECONDS.
+
+    SQLAlchemy's pre-ping sends ``SELECT 1`` at every checkout: one more round
+    trip per request. A connection handed back milliseconds ago is alive; one
+    that sat in the pool (PostgreSQL restarted, an idle timeout) is checked,
+    and a dead one is replaced before the request uses it.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+            dbapi_connection.rollback()
+        except Exception as exc:
+            # The pool discards this connection and checks out another one.
+            raise DisconnectionError(f"stale pooled connection: {exc}") from exc
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -15,7 +15,7 @@ import secrets
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -55,10 +55,12 @@ __all__ = [
     "join_project",
     "list_members",
     "list_visible_projects",
+    "membership_checked",
     "project_members",
     "rotate_token",
     "update_member",
     "verify_password",
+    "visible_lease_loaded",
 ]
 
 #: The name :func:`ensure_admin` gives the first administrator.
@@ -236,13 +238,62 @@ def list_visible_projects(*, session: Session, member: Member) -> list[Project]:
     return list(session.scalars(query))
 
 
+# What the API's dependencies checked in the current transaction, so that the
+# use-cases they call do not query it again (never kept past the transaction).
+_CHECKED = "labelwise_checked"
+_joined = (
+    exists()
+    .where(
+        ProjectMember.project_id == Project.id,
+        ProjectMember.member_id == bindparam("member_id"),
+    )
+    .label("joined")
+)
+_VISIBLE_PROJECT = select(Project, _joined).where(Project.name == bindparam("name"))
+_VISIBLE_LEASE = (
+    select(Lease, Project, _joined)
+    .join(Project, Project.id == Lease.project_id)
+    .where(Lease.id == bindparam("lease_id"))
+)
+_BY_TOKEN = select(Member).where(Member.token_hash == bindparam("token_hash"))
+
+
+def _checked(session: Session, *keep: object) -> set[tuple[str, int, int]]:
+    """This transaction's checks: ("member", project, member), ("lease", id, 0).
+
+    ``keep``: objects to hold until the transaction ends (the session's
+    identity map holds its objects weakly; a use-case's ``session.get`` then
+    finds them without a query).
+    """
+    transaction = session.get_transaction()
+    stored = session.info.get(_CHECKED)
+    if stored is None or stored[0] is not transaction:
+        held: list[object] = []
+        stored = session.info[_CHECKED] = (transaction, set(), held)
+    stored[2].extend(keep)
+    checks: set[tuple[str, int, int]] = stored[1]
+    return checks
+
+
+def membership_checked(session: Session, project_id: int, member_id: int) -> bool:
+    """True when this transaction already found ``member_id`` in ``project_id``."""
+    return ("member", project_id, member_id) in _checked(session)
+
+
+def visible_lease_loaded(session: Session, lease_id: int) -> bool:
+    """True when this transaction loaded lease ``lease_id`` (get_visible_lease)."""
+    return ("lease", lease_id, 0) in _checked(session)
+
+
 def get_visible_project(*, session: Session, member: Member, name: str) -> Project:
     """Project ``name`` if ``member`` may see it; otherwise as if it did not exist."""
-    project = session.scalar(select(Project).where(Project.name == name))
-    if project is not None and (
-        member.role == "admin"
-        or is_member(session=session, member=member, project=project)
-    ):
+    row = session.execute(
+        _VISIBLE_PROJECT, {"name": name, "member_id": member.id}
+    ).first()
+    if row is not None and (member.role == "admin" or row.joined):
+        project: Project = row[0]
+        if row.joined:
+            _checked(session).add(("member", project.id, member.id))
         return project
     names = [p.name for p in list_visible_projects(session=session, member=member)]
     yours = (
@@ -256,14 +307,16 @@ def get_visible_project(*, session: Session, member: Member, name: str) -> Proje
 
 def get_visible_lease(*, session: Session, member: Member, lease_id: int) -> Lease:
     """Lease ``lease_id`` if its project is one ``member`` may see; else NotFound."""
-    lease = session.get(Lease, lease_id)
-    if lease is not None:
-        project = session.get(Project, lease.project_id)
-        if project is not None and (
-            member.role == "admin"
-            or is_member(session=session, member=member, project=project)
-        ):
-            return lease
+    row = session.execute(
+        _VISIBLE_LEASE, {"lease_id": lease_id, "member_id": member.id}
+    ).first()
+    if row is not None and (member.role == "admin" or row.joined):
+        lease: Lease = row[0]
+        checks = _checked(session, row[1])
+        checks.add(("lease", lease.id, 0))
+        if row.joined:
+            checks.add(("member", lease.project_id, member.id))
+        return lease
     raise NotFoundError(
         f"No lease with id {lease_id} in your projects.",
         hint="Use the lease_id returned when you claimed the item "
@@ -275,9 +328,7 @@ def authenticate_token(*, session: Session, token: str) -> Member:
     """The active member whose API token is ``token``."""
     member = None
     if token:
-        member = session.scalar(
-            select(Member).where(Member.token_hash == hash_token(token))
-        )
+        member = session.scalar(_BY_TOKEN, {"token_hash": hash_token(token)})
     if member is None or not member.active:
         raise NotAuthenticated(
             "Expected a valid API token (Authorization: Bearer TOKEN). The token "

@@ -33,6 +33,7 @@ router = APIRouter(tags=["leases"], responses=error_responses(401, 403, 404, 409
 @router.post(
     "/leases/{lease_id}/annotation",
     status_code=status.HTTP_201_CREATED,
+    response_model=AnnotationPublic,
     responses={
         200: {
             "model": AnnotationPublic,
@@ -47,8 +48,7 @@ def submit(
     member: CurrentMember,
     lease: LeaseDep,
     now: NowDep,
-    response: Response,
-) -> AnnotationPublic:
+) -> Response:
     """Save the caller's answer for a leased item (201; 200 on a replayed key)."""
     annotation, created = submit_annotation(
         session=session,
@@ -59,9 +59,12 @@ def submit(
         idempotency_key=body.idempotency_key,
         now=now,
     )
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    return AnnotationPublic.from_annotation(annotation)
+    # Serialised once (FastAPI would validate a returned model again).
+    return Response(
+        AnnotationPublic.from_annotation(annotation).model_dump_json(),
+        status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        media_type="application/json",
+    )
 
 
 @router.post("/leases/{lease_id}/skip")

@@ -14,6 +14,7 @@ from labelwise.service.api.deps import (
 from labelwise.service.api.errors import error_responses
 from labelwise.service.api.schemas import (
     AnnotationPublic,
+    ClaimItem,
     ClaimPublic,
     QueueStatusPublic,
 )
@@ -59,18 +60,17 @@ def claim(
             status_code=status.HTTP_204_NO_CONTENT,
             headers={REASON_HEADER: result.reason},
         )
-    return ClaimPublic.model_validate(
-        {
-            "lease_id": result.lease_id,
-            "item": {
-                "id": result.item_id,
-                "external_id": result.external_id,
-                "fields": result.fields,
-            },
-            "expires_at": result.expires_at,
-            "reason": result.reason,
-        }
+    # The values come from the store, typed and UTC already: serialise them
+    # once (FastAPI would validate a returned model again).
+    body = ClaimPublic.model_construct(
+        lease_id=result.lease_id,
+        item=ClaimItem.model_construct(
+            id=result.item_id, external_id=result.external_id, fields=result.fields
+        ),
+        expires_at=result.expires_at,
+        reason=result.reason,
     )
+    return Response(body.model_dump_json(), media_type="application/json")
 
 
 @router.post("/projects/{project}/undo", responses=error_responses(409))
