@@ -44,7 +44,7 @@ import numpy as np
 
 from labelwise.data import Dataset, load_dataset, take_rows
 from labelwise.metrics import aulc
-from labelwise.policy import BatchPolicy, get_policy
+from labelwise.policy import BatchPolicy, MixComponent, get_policy
 from labelwise.simulation._benchmark import full_data_score
 from labelwise.simulation._loop import (
     PreparedData,
@@ -99,8 +99,45 @@ CASE_BY_NAME = {case.name: case for case in CASES}
 
 
 def candidate_policies() -> dict[str, BatchPolicy]:
-    """Policies defined by the benchmark (candidates for the default)."""
-    return {}
+    """Candidate defaults tried by the benchmark (run them with ``--policies``).
+
+    ``cand_typical`` swaps k-center (which seeks outliers) for information
+    density (uncertainty x k-NN density: typical items), the remedy the
+    cold-start literature (TypiClust, Hacohen et al. 2022) suggests for sets
+    like TREC; ``cand_repr`` is the current default with its top-k margin
+    share replaced by representative-within-uncertainty (k-means over the most
+    uncertain items, as CLUE does); ``cand_control`` only doubles the random
+    control slice.
+    """
+    return {
+        "cand_typical": BatchPolicy(
+            components=(
+                MixComponent("representative", "density_weighted", 0.4),
+                MixComponent("uncertain", "margin", 0.3),
+                MixComponent("failure", "error_driven", 0.1),
+            ),
+            random_fraction=0.2,
+            name="cand_typical",
+        ),
+        "cand_repr": BatchPolicy(
+            components=(
+                MixComponent("representative", "representative", 0.6),
+                MixComponent("diverse", "kcenter", 0.2),
+                MixComponent("failure", "error_driven", 0.1),
+            ),
+            random_fraction=0.1,
+            name="cand_repr",
+        ),
+        "cand_control": BatchPolicy(
+            components=(
+                MixComponent("uncertain", "margin", 0.5),
+                MixComponent("diverse", "kcenter", 0.2),
+                MixComponent("failure", "error_driven", 0.1),
+            ),
+            random_fraction=0.2,
+            name="cand_control",
+        ),
+    }
 
 
 #: Policies compared, in table order (``default`` first, ``random`` the baseline).
@@ -125,7 +162,7 @@ def skactiveml_available() -> bool:
 
 
 def all_policies(with_skal: bool) -> list[str]:
-    names = [*LIBRARY_POLICIES, *candidate_policies()]
+    names = list(LIBRARY_POLICIES)
     if with_skal:
         from compare_strategies import SKACTIVEML_POLICIES
 
@@ -284,6 +321,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--batches", default="main", help="main, alt or main,alt (per-case sizes)"
     )
+    parser.add_argument(
+        "--candidates",
+        action="store_true",
+        help="also run the candidate defaults (candidate_policies())",
+    )
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument(
         "--datasets-dir", type=Path, default=HERE.parent.parent / "shared" / "datasets"
@@ -302,6 +344,8 @@ def main(argv: list[str] | None = None) -> None:
             file=sys.stderr,
         )
     policies = args.policies.split(",") if args.policies else all_policies(with_skal)
+    if args.candidates:
+        policies += [p for p in candidate_policies() if p not in policies]
     args.out.mkdir(parents=True, exist_ok=True)
     seeds = list(range(args.seeds))
     rates = [float(r) for r in args.noise.split(",")]
