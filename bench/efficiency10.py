@@ -99,17 +99,26 @@ CASE_BY_NAME = {case.name: case for case in CASES}
 
 
 def candidate_policies() -> dict[str, BatchPolicy]:
-    """Candidate defaults tried by the benchmark (run them with ``--policies``).
+    """The previous default and the candidates it was compared with.
 
-    ``cand_typical`` swaps k-center (which seeks outliers) for information
-    density (uncertainty x k-NN density: typical items), the remedy the
-    cold-start literature (TypiClust, Hacohen et al. 2022) suggests for sets
-    like TREC; ``cand_repr`` is the current default with its top-k margin
-    share replaced by representative-within-uncertainty (k-means over the most
-    uncertain items, as CLUE does); ``cand_control`` only doubles the random
-    control slice.
+    ``default_issue2`` is issue #2's default (60 % top-k margin), which the
+    current default replaced. ``cand_typical`` swaps k-center (which seeks
+    outliers) for information density (uncertainty x k-NN density: typical
+    items, the cold-start remedy of TypiClust, Hacohen et al. 2022);
+    ``cand_control`` doubles the random control slice. The current default was
+    run as ``cand_repr`` (reason "representative", the same selection) before it
+    became the default; bench/migrate10.py renamed those runs.
     """
     return {
+        "default_issue2": BatchPolicy(
+            components=(
+                MixComponent("uncertain", "margin", 0.6),
+                MixComponent("diverse", "kcenter", 0.2),
+                MixComponent("failure", "error_driven", 0.1),
+            ),
+            random_fraction=0.1,
+            name="default_issue2",
+        ),
         "cand_typical": BatchPolicy(
             components=(
                 MixComponent("representative", "density_weighted", 0.4),
@@ -118,15 +127,6 @@ def candidate_policies() -> dict[str, BatchPolicy]:
             ),
             random_fraction=0.2,
             name="cand_typical",
-        ),
-        "cand_repr": BatchPolicy(
-            components=(
-                MixComponent("representative", "representative", 0.6),
-                MixComponent("diverse", "kcenter", 0.2),
-                MixComponent("failure", "error_driven", 0.1),
-            ),
-            random_fraction=0.1,
-            name="cand_repr",
         ),
         "cand_control": BatchPolicy(
             components=(
@@ -287,11 +287,13 @@ def run_case(
         "config": config.to_dict(),
         "config_id": cid,
         "full_data_score": reference,
+        # "default" is issue #10's default (see bench/migrate10.py).
+        "default_is": "issue10",
         "runs": [],
     }
     if path.exists():
         old = json.loads(path.read_text())
-        if old.get("config_id") == cid:
+        if old.get("config_id") == cid and old.get("default_is") == "issue10":
             record["runs"] = old["runs"]
     done = {(r["policy"], r["seed"]) for r in record["runs"]}
     # Seed-major order: a partial file holds whole seeds (every policy), so the
