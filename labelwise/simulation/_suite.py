@@ -55,12 +55,17 @@ _CASES: dict[str, tuple[str, SimulationConfig]] = {
     "trec": ("trec.parquet", _cfg(500, 25)),
     "ag_news": ("ag_news.parquet", _cfg(500, 25)),
     "banking77": ("banking77.parquet", _cfg(1500, 75, 100)),
+    # The multi-annotator text sets, on their majority label (issue #10).
+    "hs_brexit": ("hs_brexit_multiannotator.parquet", _cfg(300, 20)),
+    "md_agreement": ("md_agreement_multiannotator.parquet", _cfg(500, 25)),
     "adult": ("adult.parquet", _cfg(400, 20)),
     "magic_gamma": ("magic_gamma.parquet", _cfg(400, 20)),
     "letter": ("letter.parquet", _cfg(1000, 50, 50)),
     "mnist_test10k": ("mnist_test10k.npz", _cfg(500, 25)),
     "digits": ("sklearn:digits", _cfg(300, 10)),
     "breast_cancer": ("sklearn:breast_cancer", _cfg(150, 10, 10)),
+    "wine": ("sklearn:wine", _cfg(80, 5, 10)),
+    "iris": ("sklearn:iris", _cfg(60, 5, 6)),
 }
 
 
