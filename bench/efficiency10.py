@@ -36,6 +36,7 @@ import json
 import multiprocessing as mp
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -305,12 +306,20 @@ def run_case(
     _STATE.update(dataset=dataset, prepared=prepared, geometry=geometry, config=config)
     start = time.perf_counter()
     print(f"{key}: {len(tasks)} runs to do", flush=True)
-    ctx = mp.get_context("fork")
-    with ctx.Pool(jobs) as pool:
-        for i, result in enumerate(pool.imap_unordered(_run_task, tasks), 1):
+
+    def save(results: Iterable[dict[str, Any]]) -> None:
+        for i, result in enumerate(results, 1):
             record["runs"].append(result)
             if i % 10 == 0 or i == len(tasks):
                 path.write_text(json.dumps(record) + "\n")
+
+    if jobs == 1:
+        # In-process: forking a process that holds threads (a test run) can
+        # deadlock the child on a lock some thread held at the fork.
+        save(map(_run_task, tasks))
+    else:
+        with mp.get_context("fork").Pool(jobs) as pool:
+            save(pool.imap_unordered(_run_task, tasks))
     print(f"{key}: done in {time.perf_counter() - start:.0f} s", flush=True)
 
 
