@@ -55,7 +55,9 @@ def target(request, tmp_path_factory):
     else:
         url = request.getfixturevalue("postgres_database")
         truncate_postgres(url)
-    app = create_app(make_settings(url))
+    # No background training: a fuzzed POST /train would otherwise start a job
+    # that can outlive the app (and its database) when the module ends.
+    app = create_app(make_settings(url).model_copy(update={"train_worker": False}))
     with TestClient(app) as client:
         world = World(factory=app.state.session_factory)
         world.project("fuzzed", items=30)

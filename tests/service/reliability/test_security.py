@@ -52,6 +52,7 @@ def app(store_url):
         secret_key=SECRET,
         max_body_bytes=LIMIT,
         max_upload_bytes=2 * LIMIT,
+        train_worker=False,
     )
     return create_app(settings)
 
