@@ -101,11 +101,19 @@ def labelwise_exe() -> str:
     return found
 
 
-def child_env(data_dir: Path) -> dict[str, str]:
-    """The environment of every labelwise subprocess: a real secret, no dev mode."""
+def child_env(data_dir: Path, *, train_worker: bool = False) -> dict[str, str]:
+    """The environment of every labelwise subprocess: a real secret, no dev mode.
+
+    The server's background training worker is off unless ``train_worker``:
+    with the default ``retrain_every`` (50) it would retrain over the 20,000
+    pool items every few seconds of load, in the serving process, and the run
+    would measure that instead of the queue (docs/settings.md: turn it off on
+    processes that only serve annotators).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABELWISE_")}
     env["LABELWISE_SECRET_KEY"] = secrets.token_urlsafe(32)
     env["LABELWISE_DATA_DIR"] = str(data_dir)
+    env["LABELWISE_TRAIN_WORKER"] = "1" if train_worker else "0"
     return env
 
 
@@ -828,6 +836,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--log-dir", type=Path, default=None, help="Keep the server logs here."
     )
+    parser.add_argument(
+        "--train-worker",
+        action="store_true",
+        help="Keep the server's background training worker on (retrains every "
+        "50 new final labels in the serving process).",
+    )
     args = parser.parse_args(argv)
     args.dbs = [d.strip() for d in args.db.split(",") if d.strip()]
     if not args.dbs or set(args.dbs) - {"sqlite", "postgres"}:
@@ -861,7 +875,7 @@ def main(argv: list[str] | None = None) -> None:
     templates: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="labelwise_load_") as tmp:
         folder = Path(tmp)
-        env = child_env(folder / "data")
+        env = child_env(folder / "data", train_worker=args.train_worker)
         items = folder / "items.jsonl"
         write_items(items, args.items)
         for db in args.dbs:

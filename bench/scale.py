@@ -7,7 +7,7 @@ Every configuration runs in a fresh subprocess (``--child``) under the parent's
   ``np.argpartition`` of the margin for the batch: the least any uncertainty
   round can cost;
 - ``labelwise``: ``predict_proba`` plus ``build_batch`` with the default policy
-  (10 % random, 60 % margin, 20 % k-center, 10 % error-driven);
+  (10 % random, 60 % representative-within-margin, 20 % k-center, 10 % error-driven);
 - ``coreset``, ``typiclust`` (scikit-activeml) and ``ranked_batch`` (modAL) on
   the same pool, run by the interpreter of ``bench/.venv-scale`` when it exists
   (see bench/README.md), skipped when missing, failing or over the time cap;
