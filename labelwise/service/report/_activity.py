@@ -13,23 +13,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from labelwise.service.store.schema import (
     Annotation,
-    FinalLabel,
     Item,
     Member,
     ModelVersion,
     Project,
-    Selection,
 )
 
 __all__ = [
     "QUEUE_SOURCE",
     "agreement_trend",
-    "failure_counts",
     "gold_error",
     "iso_utc",
     "labels_per_week",
@@ -279,26 +276,6 @@ def _maybe_float(value: Any) -> float | None:
         return None
     number = float(value)
     return None if not np.isfinite(number) else round(number, 4)
-
-
-def failure_counts(*, session: Session, project: Project) -> dict[str, Any]:
-    """Failure items: imported, labeled, and picks made for the failure reason."""
-    items, labeled = session.execute(
-        select(func.count(Item.id), func.count(FinalLabel.item_id))
-        .outerjoin(FinalLabel, FinalLabel.item_id == Item.id)
-        .where(Item.project_id == project.id, Item.role == "failure")
-    ).one()
-    picks = session.scalar(
-        select(func.count())
-        .select_from(Selection)
-        .join(Item, Item.id == Selection.item_id)
-        .where(Item.project_id == project.id, Selection.reason == "failure")
-    )
-    return {
-        "items": int(items or 0),
-        "labeled": int(labeled or 0),
-        "selected_near_failures": int(picks or 0),
-    }
 
 
 def decode_text(text: str) -> str:

@@ -21,7 +21,6 @@ from labelwise.service.loop.failures import failure_summary
 from labelwise.service.loop.training import default_model_name
 from labelwise.service.report._activity import (
     agreement_trend,
-    failure_counts,
     gold_error,
     labels_per_week,
     model_curve,
@@ -355,11 +354,18 @@ def build_report(
             ],
         },
         "stop": _stop(project, rounds, final),
-        # Counts for the report, and the loop's failure summary (confusions,
-        # error-driven picks per round): docs/loop.md.
-        "failures": {
-            **failure_counts(session=session, project=project),
-            **failure_summary(session=session, project=project),
-        },
+        "failures": _failures(session=session, project=project),
     }
     return report
+
+
+def _failures(*, session: Session, project: Project) -> dict[str, Any]:
+    """The loop's failure summary (docs/loop.md), plus the report's own names
+    for three of its counts: ``items``, ``labeled``, ``selected_near_failures``."""
+    summary = failure_summary(session=session, project=project)
+    return {
+        "items": summary["failures"],
+        "labeled": summary["with_right_label"],
+        "selected_near_failures": summary["error_driven_picks"],
+        **summary,
+    }
