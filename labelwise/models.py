@@ -54,6 +54,7 @@ from labelwise.exceptions import ConfigError, InvalidInputError
 __all__ = [
     "ESTIMATORS",
     "MODEL_KINDS",
+    "SeenColumns",
     "SentenceEmbedder",
     "TabularPreprocessor",
     "committee_predict",
@@ -88,6 +89,50 @@ def _tfidf() -> TfidfVectorizer:
 
 def _logistic(C: float) -> LogisticRegression:
     return LogisticRegression(C=C, max_iter=1000)
+
+
+class SeenColumns(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """Keep only the columns with a non-zero value in the rows it was fitted on.
+
+    In front of an L2-penalised linear model this changes nothing but the
+    speed: a column that is zero in every training row has a zero loss
+    gradient, so its optimal weight is exactly zero, and the solver's iterates
+    are the same with or without it. For TF-IDF, a few hundred labeled texts
+    use a few thousand of the pool's tens of thousands of n-grams, and L-BFGS's
+    cost per iteration is linear in the number of weights (issue #10: 5-10x
+    faster fits of the text model, the same probabilities to 1e-13).
+    Unlike :class:`sklearn.feature_selection.VarianceThreshold`, it keeps
+    constant non-zero columns and never fails on degenerate input: with no
+    non-zero column it keeps them all.
+
+    Attributes
+    ----------
+    support_ : ndarray of shape (n_features_in_,), bool
+        The columns kept.
+    n_features_in_ : int
+        Number of input columns.
+    """
+
+    def fit(self, X: Any, y: Any = None) -> SeenColumns:
+        if hasattr(X, "getnnz"):
+            seen = np.asarray(X.getnnz(axis=0) > 0)
+        else:
+            seen = np.asarray(np.any(np.asarray(X) != 0, axis=0))
+        self.support_ = seen if seen.any() else np.ones_like(seen)
+        self.n_features_in_ = int(seen.shape[0])
+        return self
+
+    def transform(self, X: Any) -> Any:
+        check_is_fitted(self, "support_")
+        if X.shape[1] != self.n_features_in_:
+            raise InvalidInputError(
+                f"SeenColumns was fitted on {self.n_features_in_} columns; got "
+                f"{X.shape[1]}.",
+                hint="Transform features made by the same vectorizer as in fit.",
+            )
+        if hasattr(X, "getnnz"):
+            return X[:, self.support_]
+        return np.asarray(X)[:, self.support_]
 
 
 # --------------------------------------------------------------------------- tabular
@@ -420,7 +465,8 @@ def make_model(
     ----------
     kind : {"text", "tabular", "embeddings"}
         ``"text"``: TF-IDF of word uni- and bigrams (sublinear tf, up to 100,000
-        features) and logistic regression (C=10). ``"tabular"``: a
+        features) and logistic regression (C=10) on the n-grams its training
+        texts contain (:class:`SeenColumns`: same model, faster fit). ``"tabular"``: a
         :class:`TabularPreprocessor` (works on numeric arrays and on DataFrames
         with categorical and missing values) and logistic regression (C=1) or
         histogram gradient boosting. ``"embeddings"``: a
@@ -455,8 +501,12 @@ def make_model(
     seed = _seed(rng)
     if estimator == "gradient_boosting":
         classifier: Any = HistGradientBoostingClassifier(random_state=seed)
+    elif kind == "text":
+        # The last step is what simulations refit per round (prepare_data fits
+        # the TF-IDF once), so the column filter lives inside it.
+        classifier = Pipeline([("seen", SeenColumns()), ("logistic", _logistic(10.0))])
     else:
-        classifier = _logistic(10.0 if kind == "text" else 1.0)
+        classifier = _logistic(1.0)
     steps: list[tuple[str, Any]]
     if kind == "text":
         steps = [("tfidf", _tfidf())]

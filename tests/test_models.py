@@ -17,6 +17,7 @@ import labelwise.models as models
 from labelwise.calibration import CalibratedModel
 from labelwise.exceptions import ConfigError, InvalidInputError, UnknownNameError
 from labelwise.models import (
+    SeenColumns,
     SentenceEmbedder,
     TabularPreprocessor,
     committee_predict,
@@ -87,6 +88,45 @@ def test_text_model_reaches_high_accuracy_on_sms_spam(sms):
     probas = model.predict_proba(test["text"].iloc[:10])  # a Series works too
     assert probas.shape == (10, 2)
     np.testing.assert_allclose(probas.sum(axis=1), 1.0)
+
+
+@needs_datasets
+def test_seen_columns_changes_nothing_but_the_fit(sms):
+    # Logistic regression on the n-grams the labeled texts contain gives the
+    # probabilities of logistic regression on every n-gram of the pool.
+    from scipy import sparse
+    from sklearn.pipeline import make_pipeline
+
+    from labelwise.models import _tfidf
+
+    train, test = sms
+    X_pool = _tfidf().fit_transform(pd.concat([train["text"], test["text"]]))
+    labeled = np.arange(120)
+    y = train["label"].to_numpy()[labeled]
+    full = LogisticRegression(C=10.0, max_iter=1000).fit(X_pool[labeled], y)
+    seen = make_pipeline(SeenColumns(), LogisticRegression(C=10.0, max_iter=1000))
+    seen.fit(X_pool[labeled], y)
+    assert sparse.issparse(seen[0].transform(X_pool))
+    kept = int(seen[0].support_.sum())
+    assert 0 < kept < X_pool.shape[1] // 2
+    assert np.abs(full.predict_proba(X_pool) - seen.predict_proba(X_pool)).max() < 1e-8
+
+
+def test_seen_columns_dense_sparse_and_degenerate_input():
+    from scipy import sparse
+
+    X = np.array([[0.0, 1.0, 0.0, 2.0], [0.0, 3.0, 0.0, 2.0]])
+    for fitted_on in (X, sparse.csr_matrix(X)):
+        step = SeenColumns().fit(fitted_on)
+        # Constant non-zero columns stay (only all-zero ones go).
+        assert step.support_.tolist() == [False, True, False, True]
+        out = step.transform(fitted_on)
+        dense = out.toarray() if sparse.issparse(out) else out
+        np.testing.assert_array_equal(dense, X[:, [1, 3]])
+    # No non-zero column at all: every column is kept, nothing fails.
+    assert SeenColumns().fit(np.zeros((2, 3))).support_.all()
+    with pytest.raises(InvalidInputError, match="fitted on 4 columns"):
+        SeenColumns().fit(X).transform(np.ones((1, 5)))
 
 
 @needs_datasets
