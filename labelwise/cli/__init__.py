@@ -18,6 +18,7 @@ from labelwise.cli._round import round_command
 from labelwise.cli._serve import serve_command
 from labelwise.cli._simulate import simulate
 from labelwise.cli._user import user_app
+from labelwise.cli._worker import worker_command
 
 __all__ = ["app", "main"]
 
@@ -45,6 +46,7 @@ app.command("train")(train_command)
 app.add_typer(release_app, name="release")
 app.command("report")(report_command)
 app.add_typer(pool_app, name="pool")
+app.command("worker")(worker_command)
 
 
 def main() -> None:

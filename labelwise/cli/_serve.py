@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from typing import Annotated
 
@@ -52,10 +53,23 @@ def serve_command(
     workers: Annotated[
         int, typer.Option("--workers", min=1, help="Worker processes.")
     ] = 1,
+    train_worker: Annotated[
+        str | None,
+        typer.Option(
+            "--train-worker",
+            help="Where retraining runs: 'process' (one child process, "
+            "`labelwise worker --nice 10`; the default), 'thread' (a thread in "
+            "each server process) or 'off' (run `labelwise worker` elsewhere). "
+            "Default: 'process', or 'off' when LABELWISE_TRAIN_WORKER=0.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the REST API (/api/v1, docs at /api/v1/docs) with uvicorn.
 
     Outside development (LABELWISE_DEV=1) it needs a real LABELWISE_SECRET_KEY.
+    Retraining runs in a child process by default, so that fitting a model
+    never stalls the annotators' requests.
     """
     import uvicorn
 
@@ -66,6 +80,8 @@ def serve_command(
         overrides = {"database_url": db} if db else {}
         settings = load_settings(**overrides)
         settings.check_production()
+        mode = _train_mode(train_worker, default_on=settings.train_worker)
+        settings = settings.model_copy(update={"train_worker": mode == "thread"})
         if init_admin:
             created = _init_admin(settings.database_url)
         else:
@@ -83,12 +99,62 @@ def serve_command(
         f"labelwise API on http://{host}:{port}/api/v1 "
         f"(docs: http://{host}:{port}/api/v1/docs)"
     )
-    if workers == 1:
-        from labelwise.service.api.app import create_app
+    trainer = _start_trainer(settings.database_url) if mode == "process" else None
+    try:
+        if workers == 1:
+            from labelwise.service.api.app import create_app
 
-        uvicorn.run(create_app(settings), host=host, port=port)
+            uvicorn.run(create_app(settings), host=host, port=port)
+            return
+        # Worker processes build their own app from the environment.
+        if db:
+            os.environ["LABELWISE_DATABASE_URL"] = db
+        os.environ["LABELWISE_TRAIN_WORKER"] = "1" if mode == "thread" else "0"
+        uvicorn.run(_FACTORY, factory=True, host=host, port=port, workers=workers)
+    finally:
+        if trainer is not None:
+            _stop_trainer(trainer)
+
+
+TRAIN_MODES = ("process", "thread", "off")
+#: Seconds the trainer child gets to finish its job after SIGTERM.
+TRAINER_STOP_SECONDS = 30.0
+
+
+def _train_mode(given: str | None, *, default_on: bool) -> str:
+    if given is None:
+        return "process" if default_on else "off"
+    if given not in TRAIN_MODES:
+        from labelwise.exceptions import ConfigError
+
+        raise ConfigError(
+            f"--train-worker must be one of {', '.join(TRAIN_MODES)}. "
+            f"Got {given!r} instead.",
+            hint="Use 'process' (default), 'thread' or 'off'.",
+        )
+    return given
+
+
+def _start_trainer(database_url: str | None) -> subprocess.Popen[bytes]:
+    """``labelwise worker --nice 10`` as a child process on the same database."""
+    env = dict(os.environ)
+    if database_url:
+        env["LABELWISE_DATABASE_URL"] = database_url
+    command = [sys.executable, "-m", "labelwise", "worker", "--nice", "10"]
+    command += ["--parent-pid", str(os.getpid())]
+    return subprocess.Popen(command, env=env)
+
+
+def _stop_trainer(trainer: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then wait for the current job; kill it past the grace period.
+
+    A killed job is not lost: its claim expires and the next worker reruns it.
+    """
+    if trainer.poll() is not None:
         return
-    # Worker processes build their own app from the environment.
-    if db:
-        os.environ["LABELWISE_DATABASE_URL"] = db
-    uvicorn.run(_FACTORY, factory=True, host=host, port=port, workers=workers)
+    trainer.terminate()
+    try:
+        trainer.wait(TRAINER_STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        trainer.kill()
+        trainer.wait()

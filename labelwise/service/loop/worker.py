@@ -1,4 +1,9 @@
-"""The training worker: a thread per server process that runs queued training jobs.
+"""The training worker: runs queued training jobs beside the API.
+
+``labelwise serve`` runs it in a child process by default (``labelwise worker``),
+so that fitting a model never holds the serving process's GIL; it can also run
+as a thread of each server process (``--train-worker thread``) or on its own
+machine (``labelwise worker``).
 
 Every ``poll_seconds`` (or at once after :meth:`TrainingWorker.wake`) it
 queues "auto" jobs for projects past their label-count trigger, then claims
@@ -58,6 +63,10 @@ class TrainingWorker:
             target=self._loop, name="labelwise-training", daemon=True
         )
         self._thread.start()
+
+    def run_forever(self) -> None:
+        """Poll and run jobs in this thread until :meth:`stop` (from a signal)."""
+        self._loop()
 
     def wake(self) -> None:
         """Look for work now instead of at the next poll."""

@@ -1,0 +1,5 @@
+"""``python -m labelwise``: the command line, as the ``labelwise`` script."""
+
+from labelwise.cli import main
+
+main()
