@@ -106,11 +106,21 @@ def candidate_policies() -> dict[str, BatchPolicy]:
     current default replaced. ``cand_typical`` swaps k-center (which seeks
     outliers) for information density (uncertainty x k-NN density: typical
     items, the cold-start remedy of TypiClust, Hacohen et al. 2022);
-    ``cand_control`` doubles the random control slice. The current default was
+    ``cand_control`` doubles the random control slice; ``cand_clue`` (session 3)
+    gives 80 % to uncertainty-weighted clustering (CLUE) and drops k-center.
+    The current default was
     run as ``cand_repr`` (reason "representative", the same selection) before it
     became the default; bench/migrate10.py renamed those runs.
     """
     return {
+        "cand_clue": BatchPolicy(
+            components=(
+                MixComponent("uncertain", "weighted_clusters", 0.8),
+                MixComponent("failure", "error_driven", 0.1),
+            ),
+            random_fraction=0.1,
+            name="cand_clue",
+        ),
         "default_issue2": BatchPolicy(
             components=(
                 MixComponent("uncertain", "margin", 0.6),

@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=bench/.venv-compare/bin/python
 run() { nice -n 19 "$PY" bench/efficiency10.py --seeds 20 --jobs 2 "$@"; }
+# Library policies, scikit-activeml's four, and the CLUE-based candidate default.
+POL=default,random,margin,entropy,confidence_buckets,vote_entropy,representative
+POL=$POL,skal_coreset,skal_typiclust,skal_clue,skal_badge,cand_clue
 # Session 2: the first four cases, with the candidate defaults.
 run --candidates --cases breast_cancer --noise 0.3
 run --candidates --cases trec --batches alt --noise 0
@@ -14,9 +17,9 @@ run --candidates --cases breast_cancer --noise 0
 run --candidates --cases digits --batches alt --noise 0
 # Session 3: every dataset, clean oracle, the larger batch (fewer rounds), by cost.
 CHEAP=iris,wine,breast_cancer,sms_spam,magic_gamma,adult,subjectivity,rotten_tomatoes,sst2
-run --cases "$CHEAP" --batches alt --noise 0
-run --cases hs_brexit,letter,md_agreement,ag_news,mnist --batches alt --noise 0
+run --policies "$POL" --cases "$CHEAP" --batches alt --noise 0
+run --policies "$POL" --cases hs_brexit,letter,md_agreement,ag_news,mnist --batches alt --noise 0
 # Noisy oracles (30 %, then 10 %) on the cheap sets, then the most expensive set.
-run --cases iris,wine,sms_spam,magic_gamma,adult,digits --batches alt --noise 0.3
-run --cases iris,wine,sms_spam,magic_gamma,adult,digits --batches alt --noise 0.1
-run --cases banking77 --batches alt --noise 0
+run --policies "$POL" --cases iris,wine,sms_spam,magic_gamma,adult,digits --batches alt --noise 0.3
+run --policies "$POL" --cases iris,wine,sms_spam,magic_gamma,adult,digits --batches alt --noise 0.1
+run --policies "$POL" --cases banking77 --batches alt --noise 0

@@ -34,6 +34,7 @@ _REASON_BY_STRATEGY = {
     "regression_variance": "uncertain",
     "representative": "representative",
     "vote_entropy": "committee",
+    "weighted_clusters": "representative",
 }
 #: Strategies that get no single-strategy policy (they reweight others' scores).
 _NO_POLICY = frozenset({"cost_weighted"})

@@ -38,9 +38,11 @@ from labelwise.strategies._regression import (
 from labelwise.strategies._representative import (
     DensityWeighted,
     Representative,
+    WeightedClusters,
     information_density_scores,
     knn_density,
     representative_scores,
+    weighted_cluster_scores,
 )
 from labelwise.strategies._uncertainty import (
     ConfidenceBuckets,
@@ -70,6 +72,7 @@ __all__ = [
     "ScoringContext",
     "Strategy",
     "VoteEntropy",
+    "WeightedClusters",
     "check_committee_predictions",
     "check_committee_probas",
     "check_costs",
@@ -91,6 +94,7 @@ __all__ = [
     "prediction_variance",
     "representative_scores",
     "vote_entropy",
+    "weighted_cluster_scores",
 ]
 
 _REGISTRY: Registry[type[Strategy]] = Registry(
@@ -110,6 +114,7 @@ for _cls in (
     RegressionVariance,
     Representative,
     VoteEntropy,
+    WeightedClusters,
 ):
     _REGISTRY.register(_cls.name, _cls)
 

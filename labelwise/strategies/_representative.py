@@ -7,12 +7,19 @@ remedies over the geometry features ``X``:
   puts the most uncertain item of each cluster first (representative sampling
   within uncertainty, seed 004 pattern 3);
 - :func:`information_density_scores` multiplies uncertainty by a k-nearest-
-  neighbour density, so items in dense regions outrank isolated outliers.
+  neighbour density, so items in dense regions outrank isolated outliers;
+- :func:`weighted_cluster_scores` clusters the candidates with k-means weighted
+  by uncertainty and takes the item nearest each centre (CLUE): typical items
+  of the uncertain regions rather than the most uncertain, often odd, ones.
 
 References
 ----------
 Settles, B. and Craven, M. (2008). An analysis of active learning strategies for
 sequence labeling tasks. EMNLP, 1070-1079 (information density).
+
+Prabhu, V., Chandrasekaran, A., Saenko, K. and Hoffman, J. (2021). Active
+domain adaptation via clustering uncertainty-weighted embeddings. ICCV,
+8505-8514 (CLUE).
 
 Xu, Z., Akella, R. and Zhang, Y. (2007). Incorporating diversity and density in
 active learning for relevance feedback. ECIR, 246-257 (representative
@@ -25,6 +32,8 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
+from sklearn.cluster import KMeans
 from sklearn.neighbors import NearestNeighbors
 
 from labelwise._typing import FloatArray, IndexArray, RandomState
@@ -43,9 +52,11 @@ from labelwise.strategies._uncertainty import entropy, least_confidence, margin
 __all__ = [
     "DensityWeighted",
     "Representative",
+    "WeightedClusters",
     "information_density_scores",
     "knn_density",
     "representative_scores",
+    "weighted_cluster_scores",
 ]
 
 #: The uncertainty measures the strategies here accept, by name.
@@ -166,6 +177,113 @@ def representative_scores(
         _, first = np.unique(labels, return_index=True)
         representatives = candidates[first]
     scores[representatives] += _REPRESENTATIVE_OFFSET - _CANDIDATE_OFFSET
+    scores[~eligible] = -1.0
+    return np.asarray(scores, dtype=np.float64)
+
+
+def _top_uncertain(
+    u: FloatArray, eligible: npt.NDArray[np.bool_], size: int
+) -> IndexArray:
+    """The ``size`` most uncertain eligible positions, in decreasing uncertainty.
+
+    Stable: ties keep pool order, so the result does not depend on how the pool
+    was chunked when the uncertainties are distinct.
+    """
+    order = np.argsort(-u, kind="stable")
+    return np.asarray(order[eligible[order]][:size], dtype=np.intp)
+
+
+def weighted_cluster_scores(
+    probas: FloatArray,
+    X: FloatArray,
+    batch_size: int,
+    *,
+    uncertainty: str = "entropy",
+    candidate_factor: int = 10,
+    min_candidates: int = 3000,
+    n_init: int = 1,
+    rng: RandomState = None,
+    exclude: IndexArray | None = None,
+) -> FloatArray:
+    """CLUE: k-means weighted by uncertainty, the item nearest each centre first.
+
+    The candidates are the ``max(candidate_factor * batch_size,
+    min_candidates)`` most uncertain items (every item of a smaller pool, as in
+    CLUE). They are clustered on ``X`` into ``batch_size`` clusters by k-means
+    with the uncertainty as sample weight, so centres sit in uncertain regions
+    and dense ones; the candidate nearest each centre is picked. Unlike
+    :func:`representative_scores` (the most uncertain item per cluster), the
+    picks are typical items of the uncertain regions, which matters where the
+    most uncertain items are outliers (short or odd texts).
+
+    Parameters
+    ----------
+    probas : ndarray of shape (n, k)
+        Class probabilities of the pool.
+    X : ndarray of shape (n, d)
+        Geometry features of the pool.
+    batch_size : int
+        Number of picks (clusters) wanted.
+    uncertainty : {"entropy", "margin", "least_confidence"}, default="entropy"
+        Weight of each item, from :mod:`labelwise.strategies`.
+    candidate_factor : int, default=10
+        Candidates per batch slot, when that is more than ``min_candidates``.
+    min_candidates : int, default=3000
+        Fewest candidates (the whole pool when it is smaller).
+    n_init : int, default=1
+        Number of k-means restarts.
+    rng : numpy.random.Generator, int or None
+        Seeds k-means.
+    exclude : ndarray of shape (s,), int, optional
+        Pool positions already in the batch: never candidates, score ``-1``.
+
+    Returns
+    -------
+    scores : ndarray of shape (n,)
+        ``u + 4`` for the picks, ``u + 2`` for other candidates and ``u`` for
+        the rest (``u`` in ``[0, 1]``): the tiers never interleave. Excluded:
+        ``-1``.
+
+    References
+    ----------
+    Prabhu, Chandrasekaran, Saenko and Hoffman (2021), CLUE.
+    """
+    owner = "weighted_cluster_scores"
+    u = _uncertainty(probas, uncertainty, owner=owner)
+    n = u.shape[0]
+    points = _check_same_rows(X, n)
+    batch_size = check_int(batch_size, param="batch_size", owner=owner, low=0)
+    factor = check_int(candidate_factor, param="candidate_factor", owner=owner, low=1)
+    floor = check_int(min_candidates, param="min_candidates", owner=owner, low=1)
+    n_init = check_int(n_init, param="n_init", owner=owner, low=1, high=100)
+    generator = check_rng(rng)
+    seed = int(generator.integers(np.iinfo(np.int32).max))
+
+    eligible = np.ones(n, dtype=bool)
+    if exclude is not None:
+        eligible[_check_positions(exclude, n, name="exclude")] = False
+    candidates = _top_uncertain(u, eligible, max(factor * batch_size, floor))
+    scores = u.copy()
+    scores[candidates] += _CANDIDATE_OFFSET
+    n_clusters = min(batch_size, int(np.unique(points[candidates], axis=0).shape[0]))
+    if n_clusters >= len(candidates):
+        picks = candidates
+    elif n_clusters >= 1:
+        rows = points[candidates]
+        # A tiny floor keeps every weight positive (k-means needs some mass).
+        weights = u[candidates] + 1e-9
+        model = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed)
+        model.fit(rows, sample_weight=weights)
+        distance = model.transform(rows)
+        labels = np.asarray(model.labels_, dtype=np.intp)
+        # Per cluster, its member nearest the centre (ties: the more uncertain,
+        # which comes first in the candidate order).
+        order = np.lexsort((distance[np.arange(len(rows)), labels], labels))
+        _, first = np.unique(labels[order], return_index=True)
+        picks = candidates[order[first]]
+    else:
+        picks = candidates[:0]
+    scores[picks] += _REPRESENTATIVE_OFFSET - _CANDIDATE_OFFSET
     scores[~eligible] = -1.0
     return np.asarray(scores, dtype=np.float64)
 
@@ -353,6 +471,95 @@ class Representative(Strategy):
         u = _uncertainty(context.probas, self.uncertainty, owner="Representative")
         # Ties keep pool order here, like the stable sort of the scorer.
         return top_rows(u, np.zeros_like(u), index, self.candidate_factor * n_keep)
+
+
+class WeightedClusters(Strategy):
+    """CLUE, uncertainty-weighted clustering: :func:`weighted_cluster_scores`.
+
+    Parameters
+    ----------
+    uncertainty : {"entropy", "margin", "least_confidence"}, default="entropy"
+        Weight of each item in the clustering.
+    candidate_factor : int, default=10
+        Candidates per batch slot, when more than ``min_candidates``.
+    min_candidates : int, default=3000
+        Fewest candidates (the whole pool when smaller).
+    n_init : int, default=1
+        Number of k-means restarts.
+
+    The number of clusters is the ``batch_size`` the policy passes, or
+    :data:`DEFAULT_BATCH` (10) without one. Items in ``context.selected`` are
+    never candidates.
+    """
+
+    name = "weighted_clusters"
+    requires: ClassVar[tuple[str, ...]] = ("probas", "X")
+    uses_rng = True
+    reads_probas = True
+
+    def __init__(
+        self,
+        uncertainty: str = "entropy",
+        candidate_factor: int = 10,
+        min_candidates: int = 3000,
+        n_init: int = 1,
+    ) -> None:
+        owner = "WeightedClusters"
+        self.uncertainty = check_in_options(
+            uncertainty, param="uncertainty", owner=owner, options=_UNCERTAINTY
+        )
+        self.candidate_factor = check_int(
+            candidate_factor, param="candidate_factor", owner=owner, low=1, high=1000
+        )
+        self.min_candidates = check_int(
+            min_candidates, param="min_candidates", owner=owner, low=1, high=1_000_000
+        )
+        self.n_init = check_int(n_init, param="n_init", owner=owner, low=1, high=100)
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "uncertainty": self.uncertainty,
+            "candidate_factor": self.candidate_factor,
+            "min_candidates": self.min_candidates,
+            "n_init": self.n_init,
+        }
+
+    def score(
+        self,
+        context: ScoringContext,
+        *,
+        batch_size: int | None = None,
+        rng: RandomState = None,
+    ) -> FloatArray:
+        assert context.probas is not None
+        assert context.X is not None
+        selected = context.selected if context.has("selected") else None
+        return weighted_cluster_scores(
+            context.probas,
+            context.X,
+            DEFAULT_BATCH if batch_size is None else batch_size,
+            uncertainty=self.uncertainty,
+            candidate_factor=self.candidate_factor,
+            min_candidates=self.min_candidates,
+            n_init=self.n_init,
+            rng=rng,
+            exclude=selected,
+        )
+
+    def preselect(
+        self, context: ScoringContext, *, n_keep: int, index: IndexArray
+    ) -> IndexArray | None:
+        """The ``max(candidate_factor * n_keep, min_candidates)`` most uncertain rows.
+
+        The candidates of a batch of ``b' <= n_keep`` slots with up to
+        ``n_keep - b'`` rows already chosen are among them (ties by index).
+        """
+        from labelwise._rowkeys import top_rows
+
+        assert context.probas is not None
+        u = _uncertainty(context.probas, self.uncertainty, owner="WeightedClusters")
+        size = max(self.candidate_factor * n_keep, self.min_candidates)
+        return top_rows(u, np.zeros_like(u), index, size)
 
 
 class DensityWeighted(Strategy):
