@@ -107,12 +107,22 @@ def candidate_policies() -> dict[str, BatchPolicy]:
     outliers) for information density (uncertainty x k-NN density: typical
     items, the cold-start remedy of TypiClust, Hacohen et al. 2022);
     ``cand_control`` doubles the random control slice; ``cand_clue`` (session 3)
-    gives 80 % to uncertainty-weighted clustering (CLUE) and drops k-center.
+    gives 80 % to uncertainty-weighted clustering (CLUE) and drops k-center;
+    ``cand_blend`` splits those 80 % between CLUE (first) and representative.
     The current default was
     run as ``cand_repr`` (reason "representative", the same selection) before it
     became the default; bench/migrate10.py renamed those runs.
     """
     return {
+        "cand_blend": BatchPolicy(
+            components=(
+                MixComponent("representative", "weighted_clusters", 0.4),
+                MixComponent("uncertain", "representative", 0.4),
+                MixComponent("failure", "error_driven", 0.1),
+            ),
+            random_fraction=0.1,
+            name="cand_blend",
+        ),
         "cand_clue": BatchPolicy(
             components=(
                 MixComponent("uncertain", "weighted_clusters", 0.8),
