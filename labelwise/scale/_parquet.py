@@ -1,7 +1,8 @@
 """Parquet pools read in chunks, never whole.
 
-A :class:`ParquetPool` is a list of Parquet files (a path, a glob, or an fsspec
-URL when the filesystem package is installed) with an id column and either
+A :class:`ParquetPool` is a list of Parquet files (a path, a folder, a glob, a
+``file:///`` URL, or an fsspec URL when fsspec and the filesystem's package are
+installed) with an id column and either
 feature columns or one text column. Rows are numbered 0.. in file order (files
 sorted by name), which is the global row position two-stage selection keys
 its random choices on.
@@ -20,41 +21,92 @@ from labelwise.exceptions import ConfigError, InvalidInputError
 __all__ = ["ParquetPiece", "ParquetPool", "expand_paths"]
 
 
+#: Prefixes of local ``file:`` URLs, read without fsspec.
+_FILE_PREFIXES = ("file://localhost/", "file:///")
+
+
 def _is_url(path: str) -> bool:
-    return "://" in path and not path.startswith("file://")
+    return "://" in path and not path.startswith(_FILE_PREFIXES)
+
+
+def _local_path(path: str) -> str:
+    """``path`` without a ``file://`` or ``file://localhost`` prefix."""
+    for prefix in _FILE_PREFIXES:
+        if path.startswith(prefix):
+            return "/" + path[len(prefix) :]
+    return path
 
 
 def _filesystem(path: str) -> tuple[Any, str]:
-    """(fsspec filesystem, path inside it) of a URL."""
+    """(fsspec filesystem, path inside it) of a URL.
+
+    Raises
+    ------
+    ConfigError
+        If fsspec, or the package of the URL's filesystem, is not installed, or
+        fsspec knows no filesystem for the URL's scheme.
+    """
+    protocol = path.split("://", 1)[0]
     try:
         import fsspec
     except ImportError as exc:
         raise ConfigError(
-            f"Reading {path!r} needs fsspec and the package of its filesystem, "
-            "which are not installed.",
-            hint="pip install fsspec (and e.g. s3fs or gcsfs), or copy the files "
-            "to a local folder.",
+            f"Reading {path!r} needs fsspec, which is not installed.",
+            hint="pip install 'labelwise[scale]' (it brings fsspec), plus the "
+            "package of the filesystem (e.g. s3fs, gcsfs, adlfs); or copy the "
+            "files to a local folder.",
         ) from exc
-    fs, inner = fsspec.core.url_to_fs(path)
+    try:
+        fs, inner = fsspec.core.url_to_fs(path)
+    except ImportError as exc:
+        # fsspec's message names the package, e.g. "Install s3fs to access S3".
+        raise ConfigError(
+            f"Reading {path!r} needs the package of fsspec's {protocol!r} "
+            f"filesystem, which is not installed: {exc}.",
+            hint="pip install the package that message names (s3fs for s3://, "
+            "gcsfs for gs://, adlfs for az://), or copy the files to a local folder.",
+        ) from exc
+    except ValueError as exc:
+        raise ConfigError(
+            f"fsspec knows no filesystem for {protocol!r} URLs such as {path!r}.",
+            hint="Use a scheme fsspec knows (s3://, gs://, az://, memory://, "
+            "file:///abs/path) or a local path.",
+        ) from exc
     return fs, str(inner)
+
+
+def _expand_url(text: str) -> list[str]:
+    """The sorted Parquet files an fsspec URL (file, folder or glob) names."""
+    fs, inner = _filesystem(text)
+    if glob.has_magic(inner):
+        found = sorted(str(p) for p in fs.glob(inner))
+    elif fs.isdir(inner):
+        found = sorted(str(p) for p in fs.glob(inner.rstrip("/") + "/*.parquet"))
+    elif fs.exists(inner):
+        found = [inner]
+    else:
+        found = []
+    protocol = text.split("://", 1)[0]
+    return [p if "://" in p else f"{protocol}://{p}" for p in found]
 
 
 def expand_paths(path_or_glob: str) -> list[str]:
     """The sorted Parquet files a path, folder or glob names (local or fsspec URL).
 
+    ``file:///abs/path`` URLs are read as local paths (no fsspec needed); other
+    URLs (``s3://bucket/pool-*.parquet``, ``memory://pool``) go through fsspec,
+    which needs ``labelwise[scale]`` and the filesystem's package.
+
     Raises
     ------
     InvalidInputError
         If nothing matches.
+    ConfigError
+        If a URL needs fsspec or a filesystem package that is not installed.
     """
-    text = str(path_or_glob)
-    if text.startswith("file://"):
-        text = text[len("file://") :]
+    text = _local_path(str(path_or_glob))
     if _is_url(text):
-        fs, inner = _filesystem(text)
-        protocol = text.split("://", 1)[0]
-        found = sorted(fs.glob(inner)) if glob.has_magic(inner) else [inner]
-        paths = [f"{protocol}://{p}" if "://" not in p else p for p in found]
+        paths = _expand_url(text)
     elif os.path.isdir(text):
         paths = sorted(glob.glob(os.path.join(text, "*.parquet")))
     elif glob.has_magic(text):
@@ -64,8 +116,9 @@ def expand_paths(path_or_glob: str) -> list[str]:
     if not paths:
         raise InvalidInputError(
             f"No Parquet file matches {path_or_glob!r}.",
-            hint="Pass an existing .parquet file, a folder of them, or a glob such "
-            "as 'data/pool-*.parquet' (quoted, so the shell leaves it alone).",
+            hint="Pass an existing .parquet file, a folder of them, a glob such "
+            "as 'data/pool-*.parquet' (quoted, so the shell leaves it alone), or "
+            "an fsspec URL such as 's3://bucket/pool-*.parquet'.",
         )
     return paths
 

@@ -1,14 +1,17 @@
 """Parquet pools read in chunks, locally and as Dask tasks, equal in-memory batches."""
 
+import sys
+import uuid
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from labelwise.exceptions import InvalidInputError, PoolExhausted
+from labelwise.exceptions import ConfigError, InvalidInputError, PoolExhausted
 from labelwise.policy import build_batch, get_policy
-from labelwise.scale import ChunkScorer, ParquetPool, select_parquet
+from labelwise.scale import ChunkScorer, ParquetPool, expand_paths, select_parquet
 from labelwise.strategies import ScoringContext
 
 COLUMNS = ("a", "b", "c")
@@ -166,3 +169,83 @@ def test_pool_smaller_than_batch(pool_files):
     )
     with pytest.raises(PoolExhausted, match="5 unlabeled"):
         select_parquet(get_policy("default"), pool, scorer, batch_size=40, rng=0)
+
+
+# --- URLs ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def memory_copy(pool_files):
+    """The pool's files copied to fsspec's in-process memory filesystem."""
+    fsspec = pytest.importorskip("fsspec")
+    folder = pool_files[0]
+    root = f"memory://labelwise-test-{uuid.uuid4().hex}"
+    fs = fsspec.filesystem("memory")
+    for path in sorted(folder.glob("*.parquet")):
+        fs.pipe(f"{root}/{path.name}", path.read_bytes())
+    yield root
+    fs.rm(root, recursive=True)
+
+
+def test_file_urls_read_as_local_paths(pool_files):
+    folder = pool_files[0]
+    local = expand_paths(str(folder / "*.parquet"))
+    assert len(local) == 3
+    for url in (
+        f"file://{folder}/*.parquet",
+        f"file://{folder}",
+        f"file://localhost{folder}/*.parquet",
+    ):
+        assert expand_paths(url) == local
+    assert expand_paths(f"file://{local[1]}") == [local[1]]
+
+
+@pytest.mark.parametrize("spec", ["{root}/*.parquet", "{root}", "{root}/"])
+def test_memory_url_pool_equals_the_local_pool(pool_files, memory_copy, spec):
+    _folder, _X, _ids, model, X_lab, correct = pool_files
+    url = spec.format(root=memory_copy)
+    pool = ParquetPool.open(url, id_column="id", feature_columns=COLUMNS)
+    assert len(pool.paths) == 3 and pool.n_rows == N
+    assert all(p.startswith("memory://") for p in pool.paths)
+    scorer = ChunkScorer(id_column="id", feature_columns=COLUMNS, model=model)
+    common = {
+        "batch_size": 40,
+        "rng": 2,
+        "chunk_size": 500,
+        "sample_size": 300,
+        "X_labeled": X_lab,
+        "labeled_correct": correct,
+    }
+    remote = select_parquet(get_policy("default"), pool, scorer, **common)
+    local = parquet_batch(pool_files, seed=2, sample=300, chunk=500)
+    assert_same(remote, local)
+    rows = pool.take(remote.positions[:5])
+    assert [r["id"] for r in rows] == remote.ids[:5].tolist()
+
+
+def test_missing_url_files_are_reported(memory_copy):
+    for url in (f"{memory_copy}/nothing.parquet", f"{memory_copy}/x-*.parquet"):
+        with pytest.raises(InvalidInputError, match="No Parquet file"):
+            expand_paths(url)
+
+
+def test_url_errors_name_the_package_to_install(monkeypatch):
+    registry = pytest.importorskip("fsspec.registry")
+    # A filesystem fsspec knows by name whose package is not installed.
+    monkeypatch.setitem(
+        registry.known_implementations,
+        "lwmissing",
+        {
+            "class": "labelwise_no_such_fs.FileSystem",
+            "err": "Install labelwise-no-such-fs to access lwmissing",
+        },
+    )
+    with pytest.raises(ConfigError, match="labelwise-no-such-fs") as info:
+        expand_paths("lwmissing://bucket/pool-*.parquet")
+    assert "pip install" in info.value.hint
+    with pytest.raises(ConfigError, match="no filesystem for 'nope'"):
+        expand_paths("nope://bucket/pool-*.parquet")
+    monkeypatch.setitem(sys.modules, "fsspec", None)  # fsspec not installed
+    with pytest.raises(ConfigError, match="needs fsspec") as info:
+        expand_paths("s3://bucket/pool-*.parquet")
+    assert "labelwise[scale]" in info.value.hint

@@ -114,6 +114,45 @@ def test_chunked_equals_in_memory(s):
     np.testing.assert_array_equal(whole.ids, ids[whole.positions])
 
 
+@pytest.mark.parametrize("policy", ["default", "representative"])
+def test_chunked_equals_in_memory_with_the_fast_kmeans(policy, monkeypatch):
+    """Above EXACT_KMEANS_LIMIT the chunked and in-memory paths still agree."""
+    from labelwise.strategies import _representative
+
+    fast = []
+    real = _representative._fit_kmeans_fast
+
+    def spy(points, n_clusters, **kwargs):
+        fast.append(points.shape[0] * n_clusters)
+        return real(points, n_clusters, **kwargs)
+
+    monkeypatch.setattr(_representative, "_fit_kmeans_fast", spy)
+    probas, X, X_labeled, correct = make_pool(6000, 3, 8)
+    ids = np.arange(6000) * 3
+    context = ScoringContext(
+        probas=probas, X=X, X_labeled=X_labeled, labeled_correct=correct
+    )
+    # Batch 500: the representative component gets 300 slots in the default
+    # (250 in the other policy), 10 candidates each: 900,000 > 90,000.
+    common = {"batch_size": 500, "rng": 4, "sample_size": 1500}
+    whole = build_batch(POLICIES[policy], context, ids=ids, **common)
+    assert fast and min(fast) > _representative.EXACT_KMEANS_LIMIT
+    in_chunks = build_batch(
+        POLICIES[policy], context, ids=ids, chunk_size=2500, **common
+    )
+    streamed = select_chunked(
+        POLICIES[policy],
+        chunks_of(probas, X, ids, 1700, lambda k: np.arange(k)[::-1]),
+        X_labeled=X_labeled,
+        labeled_correct=correct,
+        **common,
+    )
+    for other in (in_chunks, streamed):
+        np.testing.assert_array_equal(other.positions, whole.positions)
+        assert other.strategies == whole.strategies
+        np.testing.assert_array_equal(other.scores, whole.scores)
+
+
 @settings(max_examples=40, deadline=None)
 @given(setups())
 def test_pointwise_policies_lose_nothing_to_the_shortlist(s):

@@ -1,6 +1,7 @@
 """External Parquet pools: pool add/list/remove and rounds that stream the files."""
 
 import json
+import uuid
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -158,3 +159,82 @@ def test_pool_commands_and_errors(session_factory, setup, store_url):
     with transaction(session_factory) as session:
         with pytest.raises(NotFoundError, match="no external pool"):
             remove_pool_source(session=session, project=session.scalar(select(Project)))
+
+
+def _pool_add(store_url, path):
+    args = ["pool", "add", "tickets", path, "--id-column", "ticket", "--json"]
+    return runner.invoke(app, [*args, "--db", store_url])
+
+
+def _picked(factory, round_id):
+    with transaction(factory) as session:
+        return session.execute(
+            select(Item.external_id, Item.source)
+            .join(Selection, Selection.item_id == Item.id)
+            .where(Selection.round_id == round_id)
+            .order_by(Selection.rank)
+        ).all()
+
+
+def test_file_url_glob_end_to_end(session_factory, setup, store_url):
+    folder, labeled = setup
+    url = f"file://{folder}/pool-*.parquet"
+    added = _pool_add(store_url, url)
+    assert added.exit_code == 0, added.output
+    info = json.loads(added.output)
+    assert info["path"] == url and info["n_files"] == 3 and info["n_rows"] == 400
+    by_url = round_(session_factory, batch_size=20, seed=5, chunk_size=64)
+    assert by_url.selected == 20
+    picked = _picked(session_factory, by_url.round_id)
+    assert not {p.external_id for p in picked} & labeled
+    assert {p.source["pool"] for p in picked} == {url}
+
+    # The same files by plain glob: the same seed picks the same items.
+    assert (
+        runner.invoke(app, ["pool", "remove", "tickets", "--db", store_url]).exit_code
+        == 0
+    )
+    assert _pool_add(store_url, str(folder / "pool-*.parquet")).exit_code == 0
+    by_path = round_(session_factory, batch_size=20, seed=5, chunk_size=64)
+    assert [p.external_id for p in _picked(session_factory, by_path.round_id)] == [
+        p.external_id for p in picked
+    ]
+
+
+def test_memory_url_end_to_end(session_factory, setup, store_url):
+    fsspec = pytest.importorskip("fsspec")
+    folder, labeled = setup
+    root = f"memory://labelwise-test-{uuid.uuid4().hex}"
+    fs = fsspec.filesystem("memory")
+    for path in sorted(folder.glob("pool-*.parquet")):
+        fs.pipe(f"{root}/{path.name}", path.read_bytes())
+    try:
+        added = _pool_add(store_url, root)  # a folder URL: its *.parquet files
+        assert added.exit_code == 0, added.output
+        assert json.loads(added.output)["n_rows"] == 400
+        summary = round_(session_factory, batch_size=15, seed=2, chunk_size=100)
+        assert summary.mode == "model" and summary.selected == 15
+        picked = _picked(session_factory, summary.round_id)
+        assert len(picked) == 15 and not {p.external_id for p in picked} & labeled
+        assert {p.source["pool"] for p in picked} == {root}
+    finally:
+        fs.rm(root, recursive=True)
+
+
+def test_pool_add_names_the_missing_filesystem_package(
+    session_factory, setup, store_url, monkeypatch
+):
+    registry = pytest.importorskip("fsspec.registry")
+    monkeypatch.setitem(
+        registry.known_implementations,
+        "lwmissing",
+        {
+            "class": "labelwise_no_such_fs.FileSystem",
+            "err": "Install labelwise-no-such-fs to access lwmissing",
+        },
+    )
+    result = _pool_add(store_url, "lwmissing://bucket/pool-*.parquet")
+    assert result.exit_code != 0
+    assert "labelwise-no-such-fs" in result.output
+    with transaction(session_factory) as session:
+        assert session.scalar(select(func.count()).select_from(PoolSource)) == 0

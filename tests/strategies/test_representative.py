@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.cluster import KMeans
 
 from labelwise.exceptions import ConfigError, InvalidInputError
 from labelwise.strategies import (
     DensityWeighted,
     Representative,
     ScoringContext,
+    _representative,
     entropy,
     information_density_scores,
     knn_density,
@@ -150,6 +154,175 @@ def test_rejects_features_of_another_pool(blob_pool):
 def test_representative_rejects_bad_params(params):
     with pytest.raises(ConfigError, match="parameter of Representative"):
         Representative(**params)
+
+
+# --- exact k-means below EXACT_KMEANS_LIMIT, the fast fit above it ----------
+
+
+def exact_reference(probas, X, batch_size, *, rng, candidate_factor=10, n_init=3):
+    """The scores as k-means gave them before the fast path existed (by hand)."""
+    u = np.clip(margin(probas), 0.0, 1.0)
+    seed = int(np.random.default_rng(rng).integers(np.iinfo(np.int32).max))
+    candidates = np.argsort(-u, kind="stable")[: candidate_factor * batch_size]
+    labels = (
+        KMeans(n_clusters=batch_size, n_init=n_init, random_state=seed)
+        .fit(X[candidates])
+        .labels_
+    )
+    _, first = np.unique(labels, return_index=True)
+    scores = u.copy()
+    scores[candidates] += 2.0
+    scores[candidates[first]] += 2.0
+    return scores
+
+
+@pytest.fixture
+def spy_fits(monkeypatch):
+    """Record which k-means ran and the labels it gave, by name."""
+    calls = []
+    for name in ("_fit_kmeans", "_fit_kmeans_fast"):
+        real = getattr(_representative, name)
+
+        def spy(points, n_clusters, *, _real=real, _name=name, **kwargs):
+            centroids, labels = _real(points, n_clusters, **kwargs)
+            calls.append((_name, points.shape[0], n_clusters, labels))
+            return centroids, labels
+
+        monkeypatch.setattr(_representative, name, spy)
+    return calls
+
+
+@pytest.mark.parametrize(("n", "batch"), [(400, 5), (1500, 50), (3000, 90)])
+def test_exact_kmeans_below_the_limit_is_the_old_behaviour(
+    n, batch, random_probas, spy_fits
+):
+    # Issue #10's efficiency table: pools of at most 3,000 items, the default
+    # policy's representative share at batches 5 to 150 (at most 90 clusters
+    # over 900 candidates) and single-strategy runs at batch 50.
+    X = np.random.default_rng(n).normal(size=(n, 8))
+    probas = random_probas(n, k=3, seed=batch)
+    assert 10 * batch * batch <= _representative.EXACT_KMEANS_LIMIT
+    scores = representative_scores(probas, X, batch, rng=7)
+    np.testing.assert_array_equal(scores, exact_reference(probas, X, batch, rng=7))
+    np.testing.assert_array_equal(
+        scores, representative_scores(probas, X, batch, rng=7, exact_limit=None)
+    )
+    assert [c[0] for c in spy_fits] == ["_fit_kmeans", "_fit_kmeans"]
+
+
+def test_above_the_limit_the_fast_fit_runs(random_probas, spy_fits):
+    # 300 clusters over 3,000 candidates: 900,000 > 90,000.
+    X = np.random.default_rng(0).normal(size=(4000, 16))
+    probas = random_probas(4000, seed=1)
+    scores = representative_scores(probas, X, 300, rng=3)
+    assert [c[:3] for c in spy_fits] == [("_fit_kmeans_fast", 3000, 300)]
+    # One representative per cluster, and no cluster is empty on distinct rows.
+    assert np.unique(spy_fits[0][3]).size == 300
+    assert np.sum(scores >= 4) == 300
+    assert np.sum(scores >= 2) == 3000
+
+
+@pytest.mark.parametrize(
+    ("limit", "fit"), [(81_000, "_fit_kmeans"), (80_999, "_fit_kmeans_fast")]
+)
+def test_the_limit_is_inclusive(limit, fit, random_probas, spy_fits):
+    X = np.random.default_rng(1).normal(size=(1200, 4))
+    probas = random_probas(1200, seed=3)
+    representative_scores(probas, X, 90, rng=0, exact_limit=limit)  # 900 x 90
+    assert [c[:3] for c in spy_fits] == [(fit, 900, 90)]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(30, 300),
+    batch=st.integers(2, 25),
+    factor=st.integers(2, 6),
+    seed=st.integers(0, 2**32 - 1),
+    duplicates=st.booleans(),
+)
+def test_fast_fit_picks_the_most_uncertain_of_every_cluster(
+    n, batch, factor, seed, duplicates
+):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    if duplicates:  # few distinct rows: clusters are reduced to them
+        X = X[rng.integers(0, 5, size=n)]
+    probas = probas_with_margin(rng.uniform(size=n))
+    u = margin(probas)
+    exclude = rng.choice(n, size=n // 10, replace=False)
+    calls = []
+    real = _representative._fit_kmeans_fast
+
+    def spy(points, n_clusters, **kwargs):
+        result = real(points, n_clusters, **kwargs)
+        calls.append(result[1])
+        return result
+
+    original = _representative._fit_kmeans_fast
+    _representative._fit_kmeans_fast = spy
+    try:
+        scores = representative_scores(
+            probas,
+            X,
+            batch,
+            candidate_factor=factor,
+            rng=seed,
+            exclude=exclude,
+            exact_limit=0,
+        )
+    finally:
+        _representative._fit_kmeans_fast = original
+    eligible = np.setdiff1d(np.arange(n), exclude)
+    candidates = eligible[np.argsort(-u[eligible], kind="stable")][: factor * batch]
+    reps = np.flatnonzero(scores >= 4)
+    if batch >= candidates.size:
+        assert not calls
+        assert set(reps) == set(candidates)
+        return
+    (labels,) = calls
+    assert reps.size == np.unique(labels).size <= batch
+    # Each cluster's representative is its most uncertain candidate (the first
+    # in the stable uncertainty order), and it is the only one of its cluster.
+    for label in np.unique(labels):
+        members = candidates[labels == label]
+        assert members[0] in reps
+        assert u[members[0]] == u[members].max()
+        assert np.isin(members, reps).sum() == 1
+    assert set(np.flatnonzero(scores >= 2)) == set(candidates)
+    assert np.all(scores[exclude] == -1.0)
+
+
+def test_fast_fit_is_deterministic_by_seed(random_probas):
+    X = np.random.default_rng(5).normal(size=(3000, 8))
+    probas = random_probas(3000, seed=2)
+    first = representative_scores(probas, X, 200, rng=11)
+    np.testing.assert_array_equal(first, representative_scores(probas, X, 200, rng=11))
+    np.testing.assert_array_equal(
+        first,
+        representative_scores(probas, X, 200, rng=np.random.default_rng(11)),
+    )
+    assert not np.array_equal(first, representative_scores(probas, X, 200, rng=12))
+
+
+def test_fast_fit_still_finds_every_blob(make_blobs):
+    X, blob = make_blobs([60, 60, 60, 60, 60, 60], d=3)
+    rng = np.random.default_rng(4)
+    u = rng.uniform(0.0, 0.5, size=len(X))
+    u[blob == 0] += 0.45  # the most uncertain items all sit in blob 0
+    probas = probas_with_margin(u)
+    scores = representative_scores(
+        probas, X, 6, candidate_factor=60, rng=0, exact_limit=0
+    )
+    top = np.argsort(-scores)[:6]
+    assert set(blob[top]) == set(range(6))
+    for item in top:
+        assert u[item] == u[blob == blob[item]].max()
+
+
+def test_exact_limit_must_be_a_non_negative_int(blob_pool):
+    X, _, probas = blob_pool
+    with pytest.raises(ConfigError, match="exact_limit"):
+        representative_scores(probas, X, 4, exact_limit=-1)
 
 
 # --- information density -----------------------------------------------------

@@ -31,7 +31,13 @@ from labelwise.service.queue.service import claim_next
 from labelwise.service.store import members as members_store
 from labelwise.service.store.engine import transaction
 from labelwise.service.store.members import add_to_project
-from labelwise.service.store.schema import Annotation, Item, Member, Project
+from labelwise.service.store.schema import (
+    Annotation,
+    Item,
+    Member,
+    PoolSource,
+    Project,
+)
 
 CATALOGUE = Path(__file__).resolve().parents[3] / "docs" / "errors.md"
 ROW = re.compile(r"^\| `([a-z0-9-]+)` \|[^|]+\| ([^|]+?) \| `(.+)` \|\s*$")
@@ -398,6 +404,23 @@ def _(env):
 @case("cli-bad-db-url")
 def _(env):
     return env.cli("project", "show", "cat", "--db", "mysql://db/labels")
+
+
+@case("cli-pool-fs-package")
+def _(env):
+    registry = pytest.importorskip("fsspec.registry")
+    missing = {
+        "class": "labelwise_no_such_fs.FileSystem",
+        "err": "Install labelwise-no-such-fs to access lwmissing",
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(registry.known_implementations, "lwmissing", missing)
+        answer = env.cli(
+            "pool", "add", "cat", "lwmissing://bucket/pool-*.parquet", "--db", env.url
+        )
+    with transaction(env.world.factory) as session:
+        assert session.scalar(select(func.count(PoolSource.id))) == 0
+    return answer
 
 
 # ------------------------------------------------------------------ the test
