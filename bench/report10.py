@@ -34,6 +34,8 @@ TARGET_SHARE = 0.95
 PRIMARY = "default"
 SKAL_PREFIX = "skal_"
 MIN_SEEDS = 5
+#: A policy with fewer seeds than this share of the case's most is left out of it.
+COVERAGE = 0.8
 
 
 def wilcoxon_p(a: np.ndarray, b: np.ndarray) -> float:
@@ -63,6 +65,15 @@ def load_case(path: Path) -> dict[str, Any] | None:
         by_policy.setdefault(run["policy"], {})[run["seed"]] = run
     if PRIMARY not in by_policy or "random" not in by_policy:
         return None
+    # A policy added to the grid later (a candidate) may have fewer seeds than
+    # the rest: it is left out of this case rather than shrinking every
+    # policy's paired sample to its seeds.
+    most = max(len(v) for v in by_policy.values())
+    by_policy = {
+        name: runs
+        for name, runs in by_policy.items()
+        if len(runs) >= COVERAGE * most or name in (PRIMARY, "random")
+    }
     seeds = sorted(set.intersection(*(set(v) for v in by_policy.values())))
     if len(seeds) < MIN_SEEDS:
         return None

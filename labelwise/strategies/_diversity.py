@@ -304,7 +304,11 @@ def _fit_kmeans(
 
 
 def _fit_kmeans_fast(
-    points: FloatArray, n_clusters: int, *, seed: int
+    points: FloatArray,
+    n_clusters: int,
+    *,
+    seed: int,
+    sample_weight: FloatArray | None = None,
 ) -> tuple[FloatArray, npt.NDArray[np.intp]]:
     """Cheaper k-means for many clusters: centroids and labels as :func:`_fit_kmeans`.
 
@@ -315,7 +319,7 @@ def _fit_kmeans_fast(
     iterations (:class:`sklearn.cluster.KMeans` from those seeds). Greedy
     seeding costs ``2 + log(k)`` distance rows per centre and dominated the
     fit at hundreds of clusters. Deterministic for a given ``seed``, on any
-    number of cores.
+    number of cores. ``sample_weight`` weighs both the seeding and Lloyd's means.
     """
     n_clusters = _distinct_clusters(points, n_clusters)
     if n_clusters <= 1:
@@ -326,7 +330,11 @@ def _fit_kmeans_fast(
     # the labels do not depend on the number of cores.
     with threadpool_limits(limits=1):
         seeds, _ = kmeans_plusplus(
-            points, n_clusters, random_state=seed, n_local_trials=1
+            points,
+            n_clusters,
+            sample_weight=sample_weight,
+            random_state=seed,
+            n_local_trials=1,
         )
         model = KMeans(
             n_clusters=n_clusters,
@@ -334,7 +342,7 @@ def _fit_kmeans_fast(
             n_init=1,
             max_iter=FAST_KMEANS_MAX_ITER,
             random_state=seed,
-        ).fit(points)
+        ).fit(points, sample_weight=sample_weight)
     centroids = np.asarray(model.cluster_centers_, dtype=np.float64)
     return centroids, np.asarray(model.labels_, dtype=np.intp)
 

@@ -55,6 +55,7 @@ from labelwise.strategies._uncertainty import entropy, least_confidence, margin
 
 __all__ = [
     "EXACT_KMEANS_LIMIT",
+    "WEIGHTED_EXACT_LIMIT",
     "DensityWeighted",
     "Representative",
     "WeightedClusters",
@@ -83,6 +84,9 @@ DEFAULT_BATCH = 10
 #: candidates, 3.6 M; 100 over 1,000 when the failure share is handed on) takes
 #: the fast path.
 EXACT_KMEANS_LIMIT = 90_000
+#: The same for :func:`weighted_cluster_scores`: 250,000 covers issue #10's
+#: benchmark (at most 60 clusters over 3,000 candidates), so its results stand.
+WEIGHTED_EXACT_LIMIT = 250_000
 #: Query rows per kneighbors call.
 _CHUNK_ROWS = 8_192
 #: Score offsets of the candidate and representative tiers; uncertainty lies in
@@ -237,6 +241,7 @@ def weighted_cluster_scores(
     n_init: int = 1,
     rng: RandomState = None,
     exclude: IndexArray | None = None,
+    exact_limit: int | None = WEIGHTED_EXACT_LIMIT,
 ) -> FloatArray:
     """CLUE: k-means weighted by uncertainty, the item nearest each centre first.
 
@@ -248,6 +253,12 @@ def weighted_cluster_scores(
     :func:`representative_scores` (the most uncertain item per cluster), the
     picks are typical items of the uncertain regions, which matters where the
     most uncertain items are outliers (short or odd texts).
+
+    K-means is exact (``n_init`` k-means++ restarts, Lloyd to convergence)
+    while ``candidates x clusters <= exact_limit``; above it (batch 1,000 of
+    the default policy: 400 clusters over 4,000 candidates) it is the fast
+    weighted fit of :func:`representative_scores` (one plain k-means++
+    seeding, a few Lloyd iterations).
 
     Parameters
     ----------
@@ -269,6 +280,9 @@ def weighted_cluster_scores(
         Seeds k-means.
     exclude : ndarray of shape (s,), int, optional
         Pool positions already in the batch: never candidates, score ``-1``.
+    exact_limit : int or None, default=WEIGHTED_EXACT_LIMIT
+        Largest ``candidates x clusters`` clustered with exact k-means
+        (250,000); ``None`` always clusters exactly.
 
     Returns
     -------
@@ -289,6 +303,8 @@ def weighted_cluster_scores(
     factor = check_int(candidate_factor, param="candidate_factor", owner=owner, low=1)
     floor = check_int(min_candidates, param="min_candidates", owner=owner, low=1)
     n_init = check_int(n_init, param="n_init", owner=owner, low=1, high=100)
+    if exact_limit is not None:
+        exact_limit = check_int(exact_limit, param="exact_limit", owner=owner, low=0)
     generator = check_rng(rng)
     seed = int(generator.integers(np.iinfo(np.int32).max))
 
@@ -305,13 +321,19 @@ def weighted_cluster_scores(
         rows = points[candidates]
         # A tiny floor keeps every weight positive (k-means needs some mass).
         weights = u[candidates] + 1e-9
-        model = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed)
-        model.fit(rows, sample_weight=weights)
-        distance = model.transform(rows)
-        labels = np.asarray(model.labels_, dtype=np.intp)
+        if exact_limit is None or len(candidates) * n_clusters <= exact_limit:
+            model = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed)
+            model.fit(rows, sample_weight=weights)
+            centres = np.asarray(model.cluster_centers_, dtype=np.float64)
+            labels = np.asarray(model.labels_, dtype=np.intp)
+        else:
+            centres, labels = _fit_kmeans_fast(
+                rows, n_clusters, seed=seed, sample_weight=weights
+            )
+        distance = np.einsum("ij,ij->i", rows - centres[labels], rows - centres[labels])
         # Per cluster, its member nearest the centre (ties: the more uncertain,
         # which comes first in the candidate order).
-        order = np.lexsort((distance[np.arange(len(rows)), labels], labels))
+        order = np.lexsort((distance, labels))
         _, first = np.unique(labels[order], return_index=True)
         picks = candidates[order[first]]
     else:

@@ -165,3 +165,27 @@ def test_strategy_matches_the_function_and_runs_in_a_policy(blob_pool):
 def test_rejects_bad_params(params):
     with pytest.raises(ConfigError):
         WeightedClusters(**params)
+
+
+def test_fast_fit_above_the_exact_limit(blob_pool):
+    from labelwise.strategies._diversity import _fit_kmeans_fast
+
+    X, blob, probas, outliers = blob_pool
+    u = entropy(probas)
+    scores = weighted_cluster_scores(probas, X, 3, rng=5, exact_limit=10)
+    np.testing.assert_array_equal(
+        scores, weighted_cluster_scores(probas, X, 3, rng=5, exact_limit=10)
+    )
+    order = np.argsort(-u, kind="stable")
+    centres, labels = _fit_kmeans_fast(
+        X[order], 3, seed=_seed_of(5), sample_weight=u[order] + 1e-9
+    )
+    near = np.linalg.norm(X[order] - centres[labels], axis=1)
+    expected = {
+        int(order[np.flatnonzero(labels == c)[np.argmin(near[labels == c])]])
+        for c in range(3)
+    }
+    picks = set(np.flatnonzero(scores >= 4))
+    assert picks == expected
+    # Weighted seeding never centres a cluster on the certain blob.
+    assert set(blob[list(picks)]) == {0, 1, 2} and not picks & set(outliers)
