@@ -151,9 +151,9 @@ def prepare_database(
                 labels=LABELS,
                 text_field="text",
                 fields=[],
-                # One hand-made round is what the checks reason about: the
-                # automatic retrain (every 50 final labels) would swap the queue
-                # to model rounds mid-run, whose items get their own targets.
+                # One hand-made round is what the checks reason about (they
+                # read each item's target from its entry): the automatic
+                # retrain (every 50 final labels) would add model rounds mid-run.
                 settings={"retrain_every": 0},
             )
             session.add(project)
