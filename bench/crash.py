@@ -77,6 +77,7 @@ from labelwise.service.store.schema import (
     QueueEntry,
     Round,
     Selection,
+    as_utc,
 )
 
 PROJECT = "crashbench"
@@ -476,10 +477,6 @@ class CrashReport:
         return asdict(self)
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
 def check_database(url: str, acks: list[Ack], now: datetime) -> dict[str, Any]:
     """Compare the acknowledged submits and the queue's counters with the database."""
     engine = make_engine(url)
@@ -548,7 +545,7 @@ def check_database(url: str, acks: list[Ack], now: datetime) -> dict[str, Any]:
                         Lease.project_id == project_id, Lease.status == "active"
                     )
                 )
-                if _aware(expires_at) <= now
+                if as_utc(expires_at) <= now
             )
             acked = {ack.key for ack in acks}
             unacked = sum(1 for key in by_key if key not in acked)

@@ -85,6 +85,7 @@ from labelwise.service.store.schema import (
     QueueEntry,
     Round,
     Selection,
+    as_utc,
     utcnow,
 )
 
@@ -374,13 +375,6 @@ def _utc(now: object) -> datetime:
     return now.astimezone(UTC)
 
 
-def _aware(moment: datetime) -> datetime:
-    """A stored time as aware UTC (SQLite gives back naive UTC datetimes)."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
 def _rowcount(session: Session, statement: Executable) -> int:
     result = session.execute(statement, execution_options=_NO_SYNC)
     return _count(result)
@@ -666,7 +660,7 @@ def _claim_result(
         _conn(session).execute(_ITEM_PAYLOAD, {"item_id": item_id}).one()
     )
     return ClaimResult(
-        lease_id, item_id, external_id, dict(fields), _aware(expires_at), reason
+        lease_id, item_id, external_id, dict(fields), as_utc(expires_at), reason
     )
 
 
@@ -917,7 +911,7 @@ def _check_open(
             f"key. {_next_hint(project)}",
         )
     view = rules.Lease(
-        lease.id, lease.item_id, lease.member_id, _aware(lease.expires_at)
+        lease.id, lease.item_id, lease.member_id, as_utc(lease.expires_at)
     )
     if lease.status == EXPIRED or rules.is_expired(view, now):
         raise LeaseExpired(
@@ -1059,7 +1053,7 @@ def renew_lease(
     now = _utc(now)
     lease, _ = _held(session, lease_id, member, now, "renew")
     view = rules.Lease(
-        lease.id, lease.item_id, lease.member_id, _aware(lease.expires_at)
+        lease.id, lease.item_id, lease.member_id, as_utc(lease.expires_at)
     )
     expires_at = rules.renew(view, now, ttl_seconds).expires_at
     if _close(session, lease_id, member, now, "renew", expires_at=expires_at) is None:
