@@ -45,10 +45,8 @@ import asyncio
 import json
 import os
 import random
-import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -62,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _serve import free_port, labelwise_exe, server_env
 from sqlalchemy import create_engine, func, insert, select, text
 
 from labelwise.policy import BatchPolicy, CapRule
@@ -91,22 +90,6 @@ RETRY_FOR_S = 120.0
 
 def log(message: str) -> None:
     print(f"[crash] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def labelwise_exe() -> list[str]:
-    """The command that runs this environment's ``labelwise``."""
-    beside = Path(sys.executable).with_name("labelwise")
-    if beside.exists():
-        return [str(beside)]
-    return [sys.executable, "-c", "from labelwise.cli import main; main()"]
 
 
 # ---------------------------------------------------------------- the database
@@ -299,11 +282,9 @@ class ServeProcess:
 
 def serve_env(ttl_seconds: int) -> dict[str, str]:
     """A real secret, no dev mode, the lease TTL; nothing else of LABELWISE_*."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LABELWISE_")}
-    env["LABELWISE_SECRET_KEY"] = secrets.token_urlsafe(32)
-    env["LABELWISE_LEASE_TTL_SECONDS"] = str(ttl_seconds)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+    return server_env(
+        LABELWISE_LEASE_TTL_SECONDS=str(ttl_seconds), PYTHONUNBUFFERED="1"
+    )
 
 
 # ---------------------------------------------------------------- the clients
