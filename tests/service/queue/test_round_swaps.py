@@ -21,10 +21,10 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, select
+from test_service import add_round, policy, setup
 
 from labelwise.exceptions import ConflictError
-from labelwise.policy import BatchPolicy, CapRule
 from labelwise.service.queue import (
     ClaimResult,
     claim_next,
@@ -41,7 +41,6 @@ from labelwise.service.store.schema import (
     Lease,
     Member,
     Project,
-    ProjectMember,
     QueueEntry,
     Round,
     Selection,
@@ -55,35 +54,18 @@ LABELS = ("spam", "ham")
 
 
 def _world(factory) -> tuple[int, list[int], list[int]]:
-    """Project p, its pool items and its members."""
+    """Project p (labels spam, ham), its first N_ITEMS pool items, its members."""
+    project_id, members = setup(
+        factory, ["random"] * N_ITEMS, members=MEMBERS, enqueue=False
+    )
     with transaction(factory) as session:
-        project = Project(
-            name="p", labels=list(LABELS), text_field="text", fields=[], settings={}
-        )
-        session.add(project)
-        session.flush()
         item_ids = session.scalars(
-            insert(Item).returning(Item.id),
-            [
-                {
-                    "project_id": project.id,
-                    "external_id": f"i{n}",
-                    "role": "pool",
-                    "fields": {"text": f"text {n}"},
-                    "content_hash": f"h{n}",
-                    "source": {},
-                }
-                for n in range(N_ITEMS)
-            ],
+            select(Item.id)
+            .where(Item.project_id == project_id, Item.role == "pool")
+            .order_by(Item.id)
+            .limit(N_ITEMS)
         ).all()
-        members = [Member(name=name, role="annotator") for name in MEMBERS]
-        session.add_all(members)
-        session.flush()
-        session.add_all(
-            ProjectMember(project_id=project.id, member_id=member.id)
-            for member in members
-        )
-        return project.id, list(item_ids), [member.id for member in members]
+    return project_id, list(item_ids), [members[name] for name in MEMBERS]
 
 
 def _clear(factory) -> None:
@@ -93,39 +75,9 @@ def _clear(factory) -> None:
 
 
 def _new_round(session, project_id, picks, overlap_k, overlap_rate, seed) -> None:
-    spec = BatchPolicy(
-        components=(),
-        random_fraction=1.0,
-        caps=CapRule(min_normal_share=0.0),
-        gold_rate=0.0,
-        overlap_k=overlap_k,
-        overlap_rate=overlap_rate,
-    )
-    latest = session.scalar(
-        select(func.max(Round.number)).where(Round.project_id == project_id)
-    )
-    row = Round(
-        project_id=project_id,
-        number=(latest or 0) + 1,
-        policy_version=spec.version,
-        policy=spec.to_dict(),
-        seed=seed,
-        batch_size=len(picks),
-    )
-    session.add(row)
-    session.flush()
-    session.execute(
-        insert(Selection),
-        [
-            {
-                "round_id": row.id,
-                "item_id": item_id,
-                "reason": "random",
-                "strategy": "random",
-                "rank": rank,
-            }
-            for rank, item_id in enumerate(picks, start=1)
-        ],
+    spec = policy(overlap_k=overlap_k, overlap_rate=overlap_rate)
+    row = add_round(
+        session, project_id, ["random"] * len(picks), spec=spec, seed=seed, ids=picks
     )
     enqueue_round(session=session, round=row)
 

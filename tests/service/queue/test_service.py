@@ -60,14 +60,16 @@ def policy(**kwargs) -> BatchPolicy:
     return BatchPolicy(components=(), random_fraction=1.0, **kwargs)
 
 
-def add_round(session, project_id, reasons, *, spec, seed=0, number=None):
-    """A round selecting the project's first pool items (by id) for ``reasons``."""
-    ids = session.scalars(
-        select(Item.id)
-        .where(Item.project_id == project_id, Item.role == "pool")
-        .order_by(Item.id)
-        .limit(len(reasons))
-    ).all()
+def add_round(session, project_id, reasons, *, spec, seed=0, number=None, ids=None):
+    """A round selecting ``ids`` in rank order (by default the project's first pool
+    items by id) for ``reasons``."""
+    if ids is None:
+        ids = session.scalars(
+            select(Item.id)
+            .where(Item.project_id == project_id, Item.role == "pool")
+            .order_by(Item.id)
+            .limit(len(reasons))
+        ).all()
     if number is None:
         latest = session.scalar(
             select(func.max(Round.number)).where(Round.project_id == project_id)
