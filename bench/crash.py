@@ -45,10 +45,8 @@ import asyncio
 import json
 import os
 import random
-import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -62,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _serve import free_port, labelwise_exe, server_env
 from sqlalchemy import create_engine, func, insert, select, text
 
 from labelwise.policy import BatchPolicy, CapRule
@@ -77,6 +76,7 @@ from labelwise.service.store.schema import (
     QueueEntry,
     Round,
     Selection,
+    as_utc,
 )
 
 PROJECT = "crashbench"
@@ -90,22 +90,6 @@ RETRY_FOR_S = 120.0
 
 def log(message: str) -> None:
     print(f"[crash] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def labelwise_exe() -> list[str]:
-    """The command that runs this environment's ``labelwise``."""
-    beside = Path(sys.executable).with_name("labelwise")
-    if beside.exists():
-        return [str(beside)]
-    return [sys.executable, "-c", "from labelwise.cli import main; main()"]
 
 
 # ---------------------------------------------------------------- the database
@@ -151,9 +135,9 @@ def prepare_database(
                 labels=LABELS,
                 text_field="text",
                 fields=[],
-                # One hand-made round is what the checks reason about: the
-                # automatic retrain (every 50 final labels) would swap the queue
-                # to model rounds mid-run, whose items get their own targets.
+                # One hand-made round is what the checks reason about (they
+                # read each item's target from its entry): the automatic
+                # retrain (every 50 final labels) would add model rounds mid-run.
                 settings={"retrain_every": 0},
             )
             session.add(project)
@@ -298,11 +282,9 @@ class ServeProcess:
 
 def serve_env(ttl_seconds: int) -> dict[str, str]:
     """A real secret, no dev mode, the lease TTL; nothing else of LABELWISE_*."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LABELWISE_")}
-    env["LABELWISE_SECRET_KEY"] = secrets.token_urlsafe(32)
-    env["LABELWISE_LEASE_TTL_SECONDS"] = str(ttl_seconds)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+    return server_env(
+        LABELWISE_LEASE_TTL_SECONDS=str(ttl_seconds), PYTHONUNBUFFERED="1"
+    )
 
 
 # ---------------------------------------------------------------- the clients
@@ -476,10 +458,6 @@ class CrashReport:
         return asdict(self)
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
 def check_database(url: str, acks: list[Ack], now: datetime) -> dict[str, Any]:
     """Compare the acknowledged submits and the queue's counters with the database."""
     engine = make_engine(url)
@@ -548,7 +526,7 @@ def check_database(url: str, acks: list[Ack], now: datetime) -> dict[str, Any]:
                         Lease.project_id == project_id, Lease.status == "active"
                     )
                 )
-                if _aware(expires_at) <= now
+                if as_utc(expires_at) <= now
             )
             acked = {ack.key for ack in acks}
             unacked = sum(1 for key in by_key if key not in acked)

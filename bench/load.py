@@ -52,10 +52,8 @@ import json
 import os
 import platform
 import random
-import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -67,6 +65,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _serve import free_port, labelwise_exe, server_env
 from sqlalchemy import create_engine, text
 
 from labelwise.demo import DEMO_LABELS, load_demo
@@ -90,17 +89,6 @@ def log(message: str) -> None:
     print(f"[load] {message}", file=sys.stderr, flush=True)
 
 
-def labelwise_exe() -> str:
-    """The ``labelwise`` script of this interpreter's environment."""
-    beside = Path(sys.executable).with_name("labelwise")
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("labelwise")
-    if found is None:
-        raise SystemExit("The labelwise command is not installed (pip install -e .).")
-    return found
-
-
 def child_env(data_dir: Path, *, train_worker: bool = False) -> dict[str, str]:
     """The environment of every labelwise subprocess: a real secret, no dev mode.
 
@@ -110,17 +98,16 @@ def child_env(data_dir: Path, *, train_worker: bool = False) -> dict[str, str]:
     would measure that instead of the queue (docs/settings.md: turn it off on
     processes that only serve annotators).
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LABELWISE_")}
-    env["LABELWISE_SECRET_KEY"] = secrets.token_urlsafe(32)
-    env["LABELWISE_DATA_DIR"] = str(data_dir)
-    env["LABELWISE_TRAIN_WORKER"] = "1" if train_worker else "0"
-    return env
+    return server_env(
+        LABELWISE_DATA_DIR=str(data_dir),
+        LABELWISE_TRAIN_WORKER="1" if train_worker else "0",
+    )
 
 
 def run_cli(args: list[str], env: dict[str, str]) -> str:
     """Run ``labelwise ARGS`` and return its stdout; stop on failure."""
     done = subprocess.run(
-        [labelwise_exe(), *args],
+        [*labelwise_exe(), *args],
         env=env,
         capture_output=True,
         text=True,
@@ -133,13 +120,6 @@ def run_cli(args: list[str], env: dict[str, str]) -> str:
             f"{done.stdout}\n{done.stderr}"
         )
     return done.stdout
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def percentile(sorted_values: list[float], p: float) -> float | None:
@@ -391,7 +371,7 @@ class Server:
         self._log = log_path.open("w", encoding="utf-8")
         self.process = subprocess.Popen(
             [
-                labelwise_exe(),
+                *labelwise_exe(),
                 "serve",
                 "--host",
                 "127.0.0.1",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -150,9 +150,9 @@ def create(
 
 def _iso(moment: datetime) -> str:
     """ISO 8601 in UTC (SQLite gives back naive datetimes, which are UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat()
+    from labelwise.service.store.schema import as_utc
+
+    return as_utc(moment).isoformat()
 
 
 def _project_row(project: Project) -> dict[str, Any]:

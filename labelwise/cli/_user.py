@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -52,9 +52,9 @@ def _run(db: str | None, work: Callable[[Session], T], *, write: bool) -> T:
 
 
 def _iso(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat()
+    from labelwise.service.store.schema import as_utc
+
+    return as_utc(moment).isoformat()
 
 
 @user_app.command("add")

@@ -1,4 +1,5 @@
 import json
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import event
@@ -8,6 +9,7 @@ from labelwise.service.store import (
     count_items,
     create_project,
     decode_label,
+    decode_label_text,
     encode_label,
     final_label_counts,
     get_item,
@@ -19,7 +21,7 @@ from labelwise.service.store import (
     transaction,
     unlabeled_pool,
 )
-from labelwise.service.store.schema import FinalLabel, Item, Project
+from labelwise.service.store.schema import FinalLabel, Item, Project, as_utc
 
 
 def _project(name="p", labels=("spam", "ham"), multi_label=False):
@@ -33,6 +35,30 @@ def test_encode_decode_single_label():
     assert encode_label(project, "spam") == json.dumps("spam")
     assert encode_label(project, " ham ") == '"ham"'
     assert decode_label(project, '"spam"') == "spam"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('"spam"', "spam"),
+        ('["a", "b"]', ["a", "b"]),
+        ('"gone"', "gone"),  # no project check: a label since removed decodes
+        ("not json", "not json"),
+        (None, None),
+    ],
+)
+def test_decode_label_text_decodes_as_stored(text, expected):
+    assert decode_label_text(text) == expected
+
+
+def test_as_utc_reads_naive_times_as_utc_and_converts_aware_ones():
+    naive = datetime(2026, 3, 25, 12, 0)
+    assert as_utc(naive) == naive.replace(tzinfo=UTC)
+    assert as_utc(naive).tzinfo is UTC
+    paris = datetime(2026, 3, 25, 13, 0, tzinfo=timezone(timedelta(hours=1)))
+    assert as_utc(paris) == datetime(2026, 3, 25, 12, 0, tzinfo=UTC)
+    assert as_utc(paris).utcoffset() == timedelta(0)
+    assert as_utc(None) is None
 
 
 @pytest.mark.parametrize("value", ["eggs", ["spam"], 3, None, ""])

@@ -8,7 +8,6 @@ added, unlike an offset.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from labelwise.exceptions import InvalidInputError
 from labelwise.service.store.items import count_items
+from labelwise.service.store.labels import decode_label_text
 from labelwise.service.store.schema import Annotation, Item, Member, Project
 
 __all__ = ["annotations_page", "decode_cursor", "encode_cursor", "items_page"]
@@ -67,13 +67,6 @@ def items_page(
     return page, _next(rows, limit, page[-1].id if page else after)
 
 
-def _label(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def annotations_page(
     *,
     session: Session,
@@ -97,7 +90,7 @@ def annotations_page(
             "item_id": annotation.item_id,
             "external_id": external_id,
             "annotator": annotator,
-            "label": _label(annotation.label),
+            "label": decode_label_text(annotation.label),
             "created_at": annotation.created_at,
             "time_spent_ms": annotation.time_spent_ms,
             "reason": annotation.reason,

@@ -8,10 +8,12 @@ returned once when they are made.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from labelwise.service.store.schema import as_utc
 
 if TYPE_CHECKING:
     from labelwise.service.store.schema import Annotation, Lease
@@ -53,14 +55,7 @@ Role = Literal["admin", "lead", "reviewer", "annotator"]
 LabelValue = str | list[str]
 
 
-def _as_utc(moment: datetime) -> datetime:
-    """SQLite gives back naive datetimes, which are UTC."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-UTCDateTime = Annotated[datetime, AfterValidator(_as_utc)]
+UTCDateTime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 class _In(BaseModel):

@@ -44,6 +44,7 @@ from labelwise.service.store.schema import (
     Project,
     Round,
     TrainingJob,
+    as_utc,
     utcnow,
 )
 
@@ -453,13 +454,7 @@ def check_retrain_triggers(*, session: Session, default_every: int) -> list[int]
 
 
 def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    from datetime import UTC
-
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat()
+    return None if moment is None else as_utc(moment).isoformat()
 
 
 def _model_to_dict(row: ModelVersion) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
@@ -49,6 +49,7 @@ from labelwise.service.store.schema import (
     Release,
     ReleaseRollback,
     Round,
+    as_utc,
     utcnow,
 )
 
@@ -84,11 +85,7 @@ _SEED_FOR_RELEASE_MODEL = 0
 
 
 def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat()
+    return None if moment is None else as_utc(moment).isoformat()
 
 
 def _next_release_id(session: Session, project: Project) -> str:

@@ -10,23 +10,24 @@ agreement with the final labels, time per item and flags.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from labelwise.service.store.labels import decode_label_text
 from labelwise.service.store.schema import (
     Annotation,
     FinalLabel,
     Lease,
     Member,
     Project,
+    as_utc,
 )
 
 __all__ = [
@@ -63,19 +64,12 @@ def _shown(text: str | None) -> str:
     """A stored label as people read it: ``bug``, or ``a, b`` for a list."""
     if text is None:
         return ""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return text
+    value = decode_label_text(text)
     return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
 def _week(moment: datetime) -> str:
-    year, week, _ = _aware(moment).astimezone(UTC).isocalendar()
+    year, week, _ = as_utc(moment).isocalendar()
     return f"{year}-W{week:02d}"
 
 
@@ -111,7 +105,7 @@ def answers_frame(*, session: Session, project: Project) -> pd.DataFrame:
             "week": [_week(r[4]) for r in rows],
             "guideline_version": ["none" if r[5] is None else f"v{r[5]}" for r in rows],
             "final_label": [_shown(r[6]) if r[6] is not None else "none" for r in rows],
-            "created_at": [_aware(r[4]) for r in rows],
+            "created_at": [as_utc(r[4]) for r in rows],
         }
     )
 

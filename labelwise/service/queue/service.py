@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
@@ -84,6 +85,7 @@ from labelwise.service.store.schema import (
     QueueEntry,
     Round,
     Selection,
+    as_utc,
     utcnow,
 )
 
@@ -182,6 +184,8 @@ _LATEST_POLICY = (
     .limit(1)
 )
 _hard = Lease.reason.in_(_HARD_REASONS)
+_active = Lease.status == ACTIVE
+_submitted = Lease.status == SUBMITTED
 _today = (Lease.created_at >= bindparam("day"), Lease.created_at < bindparam("day_end"))
 _week = (
     Lease.created_at >= bindparam("week"),
@@ -268,6 +272,7 @@ _END_LEASE = (
         Lease.expires_at > bindparam("now"),
     )
     .values(status=bindparam("new_status"), finished_at=bindparam("b_finished_at"))
+    .returning(Lease.queue_entry_id)
 )
 _DELETE_LEASE = delete(Lease).where(Lease.id == bindparam("lease_id"))
 _ITEM_PAYLOAD = select(Item.external_id, Item.fields).where(
@@ -370,13 +375,6 @@ def _utc(now: object) -> datetime:
     return now.astimezone(UTC)
 
 
-def _aware(moment: datetime) -> datetime:
-    """A stored time as aware UTC (SQLite gives back naive UTC datetimes)."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
 def _rowcount(session: Session, statement: Executable) -> int:
     result = session.execute(statement, execution_options=_NO_SYNC)
     return _count(result)
@@ -444,8 +442,93 @@ def _parsed_policy(data: dict[str, Any]) -> BatchPolicy:
 # ------------------------------------------------------------------------ enqueue
 
 
+def _carried(
+    session: Session, wanted: tuple[ColumnElement[bool], ...]
+) -> dict[int, tuple[int, int]]:
+    """Item -> (target, answers) of the wanted items with running or submitted
+    queue leases.
+
+    ``answers`` counts the submitted leases (an annotation each) and ``target``
+    is the target of the entry they count on (the largest, should a database
+    written before the carry-over hold them on several).
+    """
+    live = (
+        select(Lease.item_id, func.max(QueueEntry.target), _count_if(_submitted))
+        .join(QueueEntry, QueueEntry.id == Lease.queue_entry_id)
+        .where(
+            Lease.item_id.in_(select(Selection.item_id).where(*wanted)),
+            Lease.status.in_((ACTIVE, SUBMITTED)),
+        )
+        .group_by(Lease.item_id)
+    )
+    return {
+        int(item_id): (int(target), int(answers))
+        for item_id, target, answers in session.execute(live)
+    }
+
+
+def _chunks(ids: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+def _take_over(session: Session, round: Round, carried: dict[int, int]) -> None:
+    """Move the running and submitted queue leases of the ``carried`` items (item ->
+    target) to the round's entries, which get those targets.
+
+    Every entry of those items is then recounted from the leases it holds, so
+    the earlier entries give up the moved ones (each entry's ``active`` and
+    ``done`` equal its active and submitted leases), and a lease that ended or
+    was undone meanwhile counts where it now is: its later end or undo adjusts
+    the new entry.
+    """
+    entry_of_item = (
+        select(QueueEntry.id)
+        .where(QueueEntry.round_id == round.id, QueueEntry.item_id == Lease.item_id)
+        .scalar_subquery()
+    )
+    leases_of_entry = select(func.count()).where(Lease.queue_entry_id == QueueEntry.id)
+    for chunk in _chunks(list(carried)):
+        session.execute(
+            update(Lease)
+            .where(
+                Lease.item_id.in_(chunk),
+                Lease.queue_entry_id.is_not(None),
+                Lease.status.in_((ACTIVE, SUBMITTED)),
+            )
+            .values(queue_entry_id=entry_of_item),
+            execution_options=_NO_SYNC,
+        )
+        session.execute(
+            update(QueueEntry)
+            .where(QueueEntry.item_id.in_(chunk))
+            .values(
+                active=leases_of_entry.where(_active).scalar_subquery(),
+                done=leases_of_entry.where(_submitted).scalar_subquery(),
+            ),
+            execution_options=_NO_SYNC,
+        )
+    by_target: dict[int, list[int]] = {}
+    for item_id, target in carried.items():
+        by_target.setdefault(target, []).append(item_id)
+    for target, item_ids in sorted(by_target.items()):
+        for chunk in _chunks(item_ids):
+            session.execute(
+                update(QueueEntry)
+                .where(QueueEntry.round_id == round.id, QueueEntry.item_id.in_(chunk))
+                .values(target=target),
+                execution_options=_NO_SYNC,
+            )
+
+
 def enqueue_round(*, session: Session, round: Round) -> int:
-    """Queue a round's unlabeled selections in rank order; idle open entries retire."""
+    """Queue a round's unlabeled selections in rank order; idle open entries retire.
+
+    An item an earlier entry left answers (or a running lease) on carries them
+    over: its new entry keeps the earlier target and counts those answers, and
+    takes over their leases; an item whose answers already met that target is
+    not queued again. Returns the number of entries added.
+    """
     policy = BatchPolicy.from_dict(round.policy)
     session.execute(
         update(QueueEntry)
@@ -471,13 +554,16 @@ def enqueue_round(*, session: Session, round: Round) -> int:
     ).all()
     if not item_ids:
         return 0
+    carried = _carried(session, wanted)
+    met = [item for item, (target, answers) in carried.items() if answers >= target]
     targets = overlap_targets(
         item_ids,
         overlap_k=policy.overlap_k,
         overlap_rate=policy.overlap_rate,
         rng=round.seed,
     )
-    # Every entry in one INSERT ... SELECT with target 1, then the overlap ones.
+    # Every entry in one INSERT ... SELECT with target 1, then the overlap ones,
+    # then the met items out and the carried ones' targets and counts in.
     rows = select(
         literal(round.project_id),
         Selection.round_id,
@@ -493,22 +579,39 @@ def enqueue_round(*, session: Session, round: Round) -> int:
     session.execute(
         insert(QueueEntry).from_select(_ENTRY_COLUMNS, rows.order_by(*order))
     )
-    overlap = [item_id for item_id, target in targets.items() if target > 1]
-    for start in range(0, len(overlap), _CHUNK):
+    overlap = [
+        item_id
+        for item_id, target in targets.items()
+        if target > 1 and item_id not in carried
+    ]
+    for chunk in _chunks(overlap):
         session.execute(
             update(QueueEntry)
-            .where(
-                QueueEntry.round_id == round.id,
-                QueueEntry.item_id.in_(overlap[start : start + _CHUNK]),
-            )
+            .where(QueueEntry.round_id == round.id, QueueEntry.item_id.in_(chunk))
             .values(target=policy.overlap_k),
             execution_options=_NO_SYNC,
         )
+    for chunk in _chunks(met):
+        session.execute(
+            delete(QueueEntry).where(
+                QueueEntry.round_id == round.id, QueueEntry.item_id.in_(chunk)
+            ),
+            execution_options=_NO_SYNC,
+        )
+    _take_over(
+        session,
+        round,
+        {
+            item: target
+            for item, (target, answers) in carried.items()
+            if answers < target
+        },
+    )
     if session.get_bind().dialect.name == "postgresql":
         # Fresh planner statistics, or claims right after a bulk enqueue get a
         # nested-loop plan over every open entry (ANALYZE counts our own rows).
         session.execute(text("ANALYZE queue_entries"))
-    return len(item_ids)
+    return len(item_ids) - len(met)
 
 
 def expire_leases(*, session: Session, project: Project, now: datetime) -> int:
@@ -557,7 +660,7 @@ def _claim_result(
         _conn(session).execute(_ITEM_PAYLOAD, {"item_id": item_id}).one()
     )
     return ClaimResult(
-        lease_id, item_id, external_id, dict(fields), _aware(expires_at), reason
+        lease_id, item_id, external_id, dict(fields), as_utc(expires_at), reason
     )
 
 
@@ -808,7 +911,7 @@ def _check_open(
             f"key. {_next_hint(project)}",
         )
     view = rules.Lease(
-        lease.id, lease.item_id, lease.member_id, _aware(lease.expires_at)
+        lease.id, lease.item_id, lease.member_id, as_utc(lease.expires_at)
     )
     if lease.status == EXPIRED or rules.is_expired(view, now):
         raise LeaseExpired(
@@ -842,8 +945,13 @@ def _close(
     now: datetime,
     verb: str,
     **values: Any,
-) -> bool:
-    """The conditional UPDATE that takes an active, unexpired lease out of "active"."""
+) -> tuple[int | None] | None:
+    """The conditional UPDATE that takes an active, unexpired lease out of "active".
+
+    Returns the lease's queue entry as the UPDATE found it (a new round may have
+    handed the lease to its own entry since the lease was read), or None when no
+    active, unexpired lease of ``member`` was there to change.
+    """
     if values.keys() == {"status", "finished_at"}:  # submit and skip: prepared
         params = {
             "lease_id": lease_id,
@@ -852,10 +960,9 @@ def _close(
             "new_status": values["status"],
             "b_finished_at": values["finished_at"],
         }
-        return bool(_count(_conn(session).execute(_END_LEASE, params)))
-    return bool(
-        _rowcount(
-            session,
+        row = _conn(session).execute(_END_LEASE, params).first()
+    else:
+        row = session.execute(
             update(Lease)
             .where(
                 Lease.id == lease_id,
@@ -863,9 +970,11 @@ def _close(
                 Lease.status == ACTIVE,
                 Lease.expires_at > now,
             )
-            .values(**values),
-        )
-    )
+            .values(**values)
+            .returning(Lease.queue_entry_id),
+            execution_options=_NO_SYNC,
+        ).first()
+    return None if row is None else (row[0],)
 
 
 def _lost_race(
@@ -889,13 +998,15 @@ def _end(
     **values: Any,
 ) -> Lease:
     now = _utc(now)
-    lease, _ = _held(session, lease_id, member, now, verb)
-    if not _close(
+    _held(session, lease_id, member, now, verb)
+    closed = _close(
         session, lease_id, member, now, verb, status=status, finished_at=now, **values
-    ):
+    )
+    if closed is None:
         raise _lost_race(session, lease_id, member, now, verb)
-    if lease.queue_entry_id is not None:
-        _adjust_entries(session, Counter([lease.queue_entry_id]), active=-1)
+    (entry_id,) = closed
+    if entry_id is not None:
+        _adjust_entries(session, Counter([entry_id]), active=-1)
     return _get_lease(session, lease_id)
 
 
@@ -942,10 +1053,10 @@ def renew_lease(
     now = _utc(now)
     lease, _ = _held(session, lease_id, member, now, "renew")
     view = rules.Lease(
-        lease.id, lease.item_id, lease.member_id, _aware(lease.expires_at)
+        lease.id, lease.item_id, lease.member_id, as_utc(lease.expires_at)
     )
     expires_at = rules.renew(view, now, ttl_seconds).expires_at
-    if not _close(session, lease_id, member, now, "renew", expires_at=expires_at):
+    if _close(session, lease_id, member, now, "renew", expires_at=expires_at) is None:
         raise _lost_race(session, lease_id, member, now, "renew")
     return expires_at
 
@@ -1096,9 +1207,10 @@ def submit_annotation(
         if found := _replay(session, key, lease_id, member):
             return found
         raise _lost_race(session, lease_id, member, now, "submit")  # pragma: no cover
-    if not _close(
+    closed = _close(
         session, lease_id, member, now, "submit", status=SUBMITTED, finished_at=now
-    ):
+    )
+    if closed is None:
         # Another transaction ended the lease first: a replay of this key, or an error.
         conn.execute(_DELETE_ANNOTATION, {"annotation_id": annotation_id})
         if key is not None and (found := _replay(session, key, lease_id, member)):
@@ -1108,8 +1220,9 @@ def submit_annotation(
     # Persistent without a SELECT: the row is exactly what we inserted.
     make_transient_to_detached(annotation)
     session.add(annotation)
-    if lease.queue_entry_id is not None:
-        _adjust_entries(session, Counter([lease.queue_entry_id]), active=-1, done=1)
+    (entry_id,) = closed
+    if entry_id is not None:
+        _adjust_entries(session, Counter([entry_id]), active=-1, done=1)
         _route(session, project, lease.item_id, int(target))
     return annotation, True
 
@@ -1119,8 +1232,8 @@ def undo_last(
 ) -> Annotation:
     """Take back the member's newest answer while its lease runs; the lease reopens."""
     now = _utc(now)
-    row = session.execute(
-        select(Annotation, Lease.queue_entry_id)
+    annotation = session.scalar(
+        select(Annotation)
         .join(Lease, Lease.id == Annotation.lease_id)
         .where(
             Annotation.project_id == project.id,
@@ -1131,35 +1244,36 @@ def undo_last(
         )
         .order_by(Annotation.id.desc())
         .limit(1)
-    ).first()
-    if row is None:
+    )
+    if annotation is None:
         raise ConflictError(
             f"Member {member.name!r} has no answer in project {project.name!r} to "
             "undo: undo takes back the newest answer while its lease still runs, "
             f"and none is running at {now.isoformat()}.",
             hint="Nothing was changed. Ask a reviewer to correct an older answer.",
         )
-    annotation, entry_id = row
-    reopened = _rowcount(
-        session,
+    # The entry as the UPDATE finds it: a new round may have taken the lease over.
+    reopened = session.execute(
         update(Lease)
         .where(
             Lease.id == annotation.lease_id,
             Lease.status == SUBMITTED,
             Lease.expires_at > now,
         )
-        .values(status=ACTIVE, finished_at=None),
-    )
-    removed = reopened and _rowcount(
+        .values(status=ACTIVE, finished_at=None)
+        .returning(Lease.queue_entry_id),
+        execution_options=_NO_SYNC,
+    ).first()
+    if reopened is None or not _rowcount(
         session, delete(Annotation).where(Annotation.id == annotation.id)
-    )
-    if not removed:  # pragma: no cover - needs a concurrent undo
+    ):  # pragma: no cover - needs a concurrent undo
         raise ConflictError(
             f"Answer {annotation.id} changed while member {member.name!r} tried to "
             "undo it.",
             hint="Reload the item and try again.",
         )
     session.expunge(annotation)
+    (entry_id,) = reopened
     if entry_id is not None:
         _adjust_entries(session, Counter([entry_id]), active=1, done=-1)
         target = session.scalar(

@@ -8,7 +8,6 @@ group-by over it, so SQLite and PostgreSQL give the same numbers.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -16,6 +15,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from labelwise.service.store.labels import decode_label_text
 from labelwise.service.store.schema import (
     Annotation,
     Item,
@@ -280,8 +280,5 @@ def _maybe_float(value: Any) -> float | None:
 
 def decode_text(text: str) -> str:
     """A stored label as the plain class name used by the models."""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return text
+    value = decode_label_text(text)
     return value if isinstance(value, str) else repr(value)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ from labelwise.service.store.schema import (
     ProjectMember,
     Round,
     Selection,
+    as_utc,
     utcnow,
 )
 
@@ -80,15 +81,8 @@ _NAME_MAX = 200
 _TEXT_MAX = 200_000
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
 def _iso(moment: datetime | None) -> str | None:
-    aware = _aware(moment)
-    return None if aware is None else aware.astimezone(UTC).isoformat()
+    return None if moment is None else as_utc(moment).isoformat()
 
 
 def _shown(text: str) -> str:

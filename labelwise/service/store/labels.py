@@ -83,6 +83,21 @@ def decode_label(project: Project, text: str) -> LabelValue:
     return _normalize(project, value)
 
 
+def decode_label_text(text: str | None) -> Any:
+    """A stored label's JSON text decoded as it is, to show or count it.
+
+    Unlike :func:`decode_label` nothing is checked against a project: a label
+    the project no longer has still decodes, text that is not JSON comes back
+    unchanged, and None stays None.
+    """
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def set_final_label(
     *,
     session: Session,
@@ -155,10 +170,7 @@ def final_label_counts(*, session: Session, project: Project) -> dict[str, int]:
         .group_by(FinalLabel.label)
     )
     for text, n in rows:
-        try:
-            value: Any = json.loads(text)
-        except ValueError:
-            value = text
+        value = decode_label_text(text)
         for label in value if isinstance(value, list) else [value]:
             counts[str(label)] = counts.get(str(label), 0) + int(n)
     return counts

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -20,6 +20,7 @@ from labelwise.service.store.schema import (
     Project,
     Round,
     Selection,
+    as_utc,
 )
 
 __all__ = [
@@ -220,9 +221,7 @@ def current_guideline(*, session: Session, project: Project) -> Guideline | None
 
 def _iso(moment: datetime) -> str:
     """ISO 8601 in UTC (SQLite gives back naive datetimes, which are UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat()
+    return as_utc(moment).isoformat()
 
 
 def _rounds(session: Session, project: Project) -> list[dict[str, Any]]:

@@ -28,7 +28,11 @@ from labelwise.exceptions import InvalidInputError, NotFoundError
 from labelwise.policy import BatchPolicy, CapRule
 from labelwise.service.quality import QualitySettings
 from labelwise.service.queue.service import queue_status
-from labelwise.service.store.labels import encode_label, set_final_label
+from labelwise.service.store.labels import (
+    decode_label_text,
+    encode_label,
+    set_final_label,
+)
 from labelwise.service.store.schema import (
     Annotation,
     FinalLabel,
@@ -39,6 +43,7 @@ from labelwise.service.store.schema import (
     Project,
     QueueEntry,
     Round,
+    as_utc,
 )
 
 __all__ = [
@@ -91,23 +96,6 @@ class Dispute:
     labels_given: tuple[str, ...] = field(default=())
     #: The distinct answers given, as (JSON text, shown text).
     given: tuple[tuple[str, str], ...] = field(default=())
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-def _label(text: str | None) -> Any:
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 def _shown(value: Any) -> str:
@@ -213,8 +201,8 @@ def disputed_items(
             answers[item_id].append(
                 Answer(
                     annotator=name,
-                    label=_label(label),
-                    created_at=_aware(at),
+                    label=decode_label_text(label),
+                    created_at=as_utc(at),
                     time_spent_ms=spent,
                     flag=flag,
                     note=note,
@@ -234,7 +222,7 @@ def disputed_items(
                 Answer(
                     annotator=name,
                     label=None,
-                    created_at=_aware(at),
+                    created_at=as_utc(at),
                     flag=flag or "other",
                     note=note,
                 )
@@ -259,7 +247,7 @@ def disputed_items(
                 fields=dict(fields or {}),
                 reasons=tuple(reasons),
                 answers=tuple(given),
-                gold_label=_label(gold_label),
+                gold_label=decode_label_text(gold_label),
                 labels_given=tuple(labels),
                 given=tuple(
                     sorted(
@@ -373,7 +361,7 @@ def _latest_round(session: Session, project: Project) -> dict[str, Any] | None:
         "policy": policy or {},
         "mode": mode,
         "batch_size": batch_size,
-        "created_at": _aware(at),
+        "created_at": as_utc(at),
         "model_version": model_version,
         "mix": mix,
         "mix_total": sum(n for _, n in mix),
@@ -399,7 +387,7 @@ def _throughput(
     for name, at, spent in rows:
         windows = spans.setdefault(name, {"today": [], "week": []})
         windows["week"].append(spent)
-        moment = _aware(at)
+        moment = as_utc(at)
         if moment is not None and moment >= day:
             windows["today"].append(spent)
     result = []
@@ -507,7 +495,7 @@ def _leases(session: Session, project: Project, now: datetime) -> list[dict[str,
             "annotator": name,
             "external_id": external_id,
             "reason": reason,
-            "expires_at": _aware(expires_at),
+            "expires_at": as_utc(expires_at),
         }
         for name, external_id, reason, expires_at in rows
     ]

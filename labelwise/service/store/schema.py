@@ -11,7 +11,7 @@ versions and releases version what was trained and shipped.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import (
     JSON,
@@ -50,6 +50,7 @@ __all__ = [
     "Round",
     "Selection",
     "TrainingJob",
+    "as_utc",
     "utcnow",
 ]
 
@@ -69,6 +70,24 @@ NAMING = {
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)
+
+
+@overload
+def as_utc(moment: datetime) -> datetime: ...
+@overload
+def as_utc(moment: None) -> None: ...
+def as_utc(moment: datetime | None) -> datetime | None:
+    """A stored time as timezone-aware UTC; None stays None.
+
+    SQLite gives stored times back naive (they are UTC), PostgreSQL aware in
+    the session's time zone: a naive time is taken as UTC, an aware one is
+    converted to it.
+    """
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 class Base(DeclarativeBase):

@@ -20,7 +20,7 @@ the answer (the same calls as the REST API's queue and lease routes):
 from __future__ import annotations
 
 import string
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -46,7 +46,14 @@ from labelwise.service.store.engine import read_only, transaction
 from labelwise.service.store.labels import decode_label
 from labelwise.service.store.members import get_visible_lease, get_visible_project
 from labelwise.service.store.projects import current_guideline
-from labelwise.service.store.schema import Annotation, Item, Lease, Member, Project
+from labelwise.service.store.schema import (
+    Annotation,
+    Item,
+    Lease,
+    Member,
+    Project,
+    as_utc,
+)
 from labelwise.service.ui.auth import CsrfHeader, UIMember, require_ui_member
 from labelwise.service.ui.templating import render
 
@@ -144,10 +151,6 @@ def _project(session: Session, request: Request, name: str) -> tuple[Member, Pro
     return member, get_visible_project(session=session, member=member, name=name)
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
 def _claim_json(
     lease_id: int,
     item_id: int,
@@ -159,7 +162,7 @@ def _claim_json(
     return {
         "lease_id": lease_id,
         "item": {"id": item_id, "external_id": external_id, "fields": fields},
-        "expires_at": _aware(expires_at).isoformat(),
+        "expires_at": as_utc(expires_at).isoformat(),
         "reason": reason,
     }
 
@@ -332,7 +335,7 @@ def ui_renew(
             now=now,
             ttl_seconds=settings.lease_ttl_seconds,
         )
-        return {"lease_id": lease.id, "expires_at": _aware(expires_at).isoformat()}
+        return {"lease_id": lease.id, "expires_at": as_utc(expires_at).isoformat()}
 
 
 @router.post("/ui/api/projects/{project}/undo")

@@ -60,14 +60,16 @@ def policy(**kwargs) -> BatchPolicy:
     return BatchPolicy(components=(), random_fraction=1.0, **kwargs)
 
 
-def add_round(session, project_id, reasons, *, spec, seed=0, number=None):
-    """A round selecting the project's first pool items (by id) for ``reasons``."""
-    ids = session.scalars(
-        select(Item.id)
-        .where(Item.project_id == project_id, Item.role == "pool")
-        .order_by(Item.id)
-        .limit(len(reasons))
-    ).all()
+def add_round(session, project_id, reasons, *, spec, seed=0, number=None, ids=None):
+    """A round selecting ``ids`` in rank order (by default the project's first pool
+    items by id) for ``reasons``."""
+    if ids is None:
+        ids = session.scalars(
+            select(Item.id)
+            .where(Item.project_id == project_id, Item.role == "pool")
+            .order_by(Item.id)
+            .limit(len(reasons))
+        ).all()
     if number is None:
         latest = session.scalar(
             select(func.max(Round.number)).where(Round.project_id == project_id)
@@ -334,6 +336,131 @@ def test_enqueue_round_targets_labels_and_supersedes(session_factory):
     assert (second.id, held.item_id) not in by_round  # still queued: not twice
     assert (second.id, item_ids[1]) not in by_round  # labeled
     assert by_round[(second.id, item_ids[2])] == ("open", 0)
+
+
+def entries_by_round(factory):
+    """(round number, item external id) -> (target, active, done, status)."""
+    found = rows(
+        factory,
+        Round.number,
+        Item.external_id,
+        QueueEntry.target,
+        QueueEntry.active,
+        QueueEntry.done,
+        QueueEntry.status,
+        where=[Item.id == QueueEntry.item_id, Round.id == QueueEntry.round_id],
+    )
+    return {(number, ext): tuple(rest) for number, ext, *rest in found}
+
+
+def next_round(factory, pid, n, *, spec, seed=1):
+    """A new round selecting the project's first ``n`` pool items, enqueued."""
+    with transaction(factory) as session:
+        row = add_round(session, pid, ["random"] * n, spec=spec, seed=seed)
+        return enqueue_round(session=session, round=row)
+
+
+def answers_of(factory, external_id):
+    found = rows(
+        factory,
+        Member.name,
+        where=[
+            Annotation.member_id == Member.id,
+            Annotation.item_id == Item.id,
+            Item.external_id == external_id,
+        ],
+    )
+    return sorted(name for (name,) in found)
+
+
+@pytest.mark.parametrize("new_rate", [1.0, 0.0])
+def test_a_new_round_carries_a_half_answered_item_over(session_factory, new_rate):
+    pid, m = setup(
+        session_factory, ["random"], spec=policy(overlap_k=2, overlap_rate=1.0)
+    )
+    got = claim(session_factory, pid, m["ann"])
+    submit(session_factory, got.lease_id, m["ann"], "spam")  # 1 answer of 2
+    # The next round picks i0 again, whatever target it would draw for it.
+    spec = policy(overlap_k=2, overlap_rate=new_rate)
+    assert next_round(session_factory, pid, 1, spec=spec) == 1
+    assert entries_by_round(session_factory) == {
+        (1, "i0"): (2, 0, 0, "superseded"),  # its answer moved on
+        (2, "i0"): (2, 0, 1, "open"),  # with the target
+    }
+    status = in_project(session_factory, queue_status, pid, None, now=NOW)
+    assert (status["open_entries"], status["remaining"]) == (1, 1)
+    again = claim(session_factory, pid, m["ann"])  # ann answered i0 already
+    assert isinstance(again, NoAssignment) and again.reason == "exhausted"
+    second = claim(session_factory, pid, m["bob"])
+    assert second.external_id == "i0"
+    submit(session_factory, second.lease_id, m["bob"], "spam")
+    assert final_labels_of(session_factory) == {"i0": ("spam", "agreement", 2)}
+    assert entries_by_round(session_factory)[(2, "i0")] == (2, 0, 2, "open")
+    third = claim(session_factory, pid, m["cid"])  # the target is met
+    assert isinstance(third, NoAssignment) and third.reason == "exhausted"
+    assert answers_of(session_factory, "i0") == ["ann", "bob"]
+
+
+def test_an_item_that_met_its_target_is_not_queued_again(session_factory):
+    pid, m = setup(
+        session_factory, ["random"], spec=policy(overlap_k=2, overlap_rate=1.0)
+    )
+    for name, label in (("ann", "spam"), ("bob", "ham")):
+        got = claim(session_factory, pid, m[name])
+        submit(session_factory, got.lease_id, m[name], label)
+    assert final_labels_of(session_factory) == {}  # disagreement: in review
+    spec = policy(overlap_k=3, overlap_rate=1.0)
+    assert next_round(session_factory, pid, 2, spec=spec) == 1  # i1 only
+    found = entries_by_round(session_factory)
+    assert (2, "i0") not in found and found[(2, "i1")] == (3, 0, 0, "open")
+    result = claim(session_factory, pid, m["cid"])
+    assert result.external_id == "i1"
+    assert answers_of(session_factory, "i0") == ["ann", "bob"]
+
+
+def test_a_lease_in_flight_keeps_its_entry_across_a_round(session_factory):
+    pid, m = setup(
+        session_factory, ["random"], spec=policy(overlap_k=2, overlap_rate=1.0)
+    )
+    first = claim(session_factory, pid, m["ann"])
+    submit(session_factory, first.lease_id, m["ann"], "spam")
+    held = claim(session_factory, pid, m["bob"])  # in flight during the swap
+    assert next_round(session_factory, pid, 1, spec=policy()) == 0
+    assert entries_by_round(session_factory) == {(1, "i0"): (2, 1, 1, "open")}
+    submit(session_factory, held.lease_id, m["bob"], "spam")
+    assert final_labels_of(session_factory) == {"i0": ("spam", "agreement", 2)}
+    assert entries_by_round(session_factory) == {(1, "i0"): (2, 0, 2, "open")}
+
+
+def test_an_undo_after_a_round_swap_reopens_the_carried_entry(session_factory):
+    pid, m = setup(
+        session_factory, ["random"], spec=policy(overlap_k=2, overlap_rate=1.0)
+    )
+    got = claim(session_factory, pid, m["ann"])
+    submit(session_factory, got.lease_id, m["ann"], "spam")
+    assert next_round(session_factory, pid, 1, spec=policy()) == 1
+    later = NOW + timedelta(seconds=10)
+    in_project(session_factory, undo_last, pid, m["ann"], now=later)
+    # ann's lease runs again and counts on the entry that now holds the item
+    assert entries_by_round(session_factory)[(2, "i0")] == (2, 1, 0, "open")
+    assert rows(session_factory, Lease.queue_entry_id, Lease.status) == [
+        (
+            rows(session_factory, QueueEntry.id, where=[QueueEntry.status == "open"])[
+                0
+            ][0],
+            "active",
+        )
+    ]
+    expired = got.expires_at + timedelta(seconds=1)
+    with transaction(session_factory) as session:
+        project = session.get(Project, pid)
+        assert expire_leases(session=session, project=project, now=expired) == 1
+    assert entries_by_round(session_factory)[(2, "i0")] == (2, 0, 0, "open")
+    for name in ("bob", "cid"):  # the item still needs its two answers
+        result = claim(session_factory, pid, m[name], now=expired)
+        submit(session_factory, result.lease_id, m[name], "ham", now=expired)
+    assert final_labels_of(session_factory) == {"i0": ("ham", "agreement", 2)}
+    assert entries_by_round(session_factory)[(2, "i0")] == (2, 0, 2, "open")
 
 
 def test_run_round_queues_its_batch(session_factory):
