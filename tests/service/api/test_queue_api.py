@@ -145,11 +145,11 @@ def test_skip_flag_renew_undo_and_status(client, team, app):
 
 
 def test_expired_lease_is_409_lease_expired(client, team, app):
-    from datetime import timedelta
+    from datetime import UTC, datetime, timedelta
 
     ana = bearer(team["ana"])
     claimed = client.post(f"{API}/projects/tickets/next", headers=ana).json()
-    later = get_now() + timedelta(hours=2)
+    later = datetime.now(UTC) + timedelta(hours=2)
     app.dependency_overrides[get_now] = lambda: later
     try:
         response = client.post(
