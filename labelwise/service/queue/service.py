@@ -154,8 +154,21 @@ _POLICIES: dict[str, BatchPolicy] = {}
 _HARD_REASONS = sorted(CapRule.HARD_REASONS)
 
 
+# Constants are written into the SQL rather than bound: psycopg converts (and
+# caches the conversion of) statements up to 4096 characters and 50 parameters,
+# and the claim state of PostgreSQL counts a dozen of these.
+_ONE: Any = literal_column("1")
+_ZERO: Any = literal_column("0")
+
+
 def _count_if(*conditions: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((and_(*conditions), 1), else_=0)), 0)
+    return func.coalesce(func.sum(case((and_(*conditions), _ONE), else_=_ZERO)), _ZERO)
+
+
+def _sql_words(words: list[str]) -> list[Any]:
+    """``words`` (lowercase reason names of this package) as SQL literals."""
+    assert all(word.replace("_", "").isalpha() for word in words), words
+    return [literal_column(f"'{word}'") for word in words]
 
 
 _EXPIRE = (
@@ -186,7 +199,7 @@ _HELD = (
     .order_by(Lease.created_at, Lease.id)
     .limit(MAX_HELD)
 )
-_hard = Lease.reason.in_(_HARD_REASONS)
+_hard = Lease.reason.in_(_sql_words(_HARD_REASONS))
 _today = (Lease.created_at >= bindparam("day"), Lease.created_at < bindparam("day_end"))
 _week = (
     Lease.created_at >= bindparam("week"),
@@ -449,8 +462,7 @@ _pg_released = (
     .cte("released")
 )
 _pg_caps = _caps_query(_p_project, _p_member).subquery("caps")
-_pg_gold_ids = _gold_ids_query(_p_project, _p_member)
-_pg_gold_id_rows = _pg_gold_ids.subquery("gold_ids")
+_pg_gold_ids = _gold_ids_query(_p_project, _p_member).cte("gold")
 _pg_gold_counts = _gold_counts_query(_p_project, _p_member).subquery("gold_counts")
 _pg_window = (
     _open_entries(_p_project, _p_member)
@@ -477,12 +489,10 @@ _PG_CLAIM_STATE = select(
     .scalar_subquery()
     .label("n_held"),
     *_pg_caps.c,
-    _json_agg(_pg_gold_id_rows, _pg_gold_id_rows.c.id, _pg_gold_id_rows.c.id).label(
-        "gold_ids"
-    ),
+    _json_agg(_pg_gold_ids, _pg_gold_ids.c.id, _pg_gold_ids.c.id).label("gold_ids"),
     type_coerce(
         select(func.json_build_array(*_pg_gold_counts.c))
-        .where(_pg_gold_ids.exists())
+        .where(select(_pg_gold_ids.c.id).exists())
         .scalar_subquery(),
         JSON,
     ).label("gold_counts"),
