@@ -29,6 +29,7 @@ from sqlalchemy import (
     String,
     Text,
     and_,
+    any_,
     bindparam,
     case,
     delete,
@@ -43,7 +44,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -75,6 +76,7 @@ from labelwise.service.queue.rules import (
     choose_next,
     new_lease_expiry,
     overlap_targets,
+    ranked_choices,
     route_item,
 )
 from labelwise.service.store.labels import decode_label, encode_label
@@ -556,6 +558,64 @@ _PG_TAKE_GOLD = select(
     Item.external_id,
     Item.fields,
 ).where(Item.id == _p_item)
+
+_p_entries = _p("p_entries", ARRAY(Integer))
+#: The first of the offered entries (in the order offered) with room left
+#: that no other transaction has locked: another claim taking it right now is
+#: passed over instead of waited for (FOR UPDATE SKIP LOCKED).
+_pg_first_free = (
+    select(QueueEntry.id)
+    .where(
+        QueueEntry.id == any_(_p_entries),
+        QueueEntry.status == OPEN,
+        QueueEntry.active + QueueEntry.done < QueueEntry.target,
+    )
+    .order_by(func.array_position(_p_entries, QueueEntry.id))
+    .limit(1)
+    .with_for_update(skip_locked=True)
+    .scalar_subquery()
+)
+_pg_taken_first = (
+    update(QueueEntry)
+    .where(
+        QueueEntry.id == _pg_first_free,
+        QueueEntry.status == OPEN,
+        QueueEntry.active + QueueEntry.done < QueueEntry.target,
+    )
+    .values(active=QueueEntry.active + 1)
+    .returning(QueueEntry.id, QueueEntry.item_id, QueueEntry.reason)
+    .cte("taken")
+)
+_pg_first_lease = (
+    postgresql_insert(Lease)
+    .from_select(
+        _LEASE_COLUMNS,
+        select(
+            _p_project,
+            _pg_taken_first.c.item_id,
+            _p_member,
+            _pg_taken_first.c.id,
+            _pg_taken_first.c.reason,
+            literal(ACTIVE),
+            _p_now,
+            _p("p_expires", DateTime(timezone=True)),
+        ),
+    )
+    .on_conflict_do_nothing()
+    .returning(Lease.id)
+    .cte("new_lease")
+)
+#: _PG_TAKE over several entries in the order choose_next would take them:
+#: the conditional UPDATE of the first free one, its lease, its payload. No
+#: row: every offered entry is full or being claimed by another transaction.
+_PG_TAKE_FIRST = select(
+    _pg_taken_first.c.id.label("entry_id"),
+    _pg_taken_first.c.item_id,
+    _pg_taken_first.c.reason,
+    select(_pg_first_lease.c.id).scalar_subquery().label("lease_id"),
+    Item.external_id,
+    Item.fields,
+).select_from(_pg_taken_first.join(Item, Item.id == _pg_taken_first.c.item_id))
 
 _p_lease = _p("p_lease")
 _pg_annotation = (
@@ -1059,6 +1119,53 @@ def _pg_take(
     )
 
 
+def _pg_take_first(
+    session: Session,
+    project: Project,
+    member: Member,
+    first: Assignment,
+    window: dict[int, tuple[int, Candidate]],
+    offered: list[Candidate],
+    now: datetime,
+    expires_at: datetime,
+) -> tuple[ClaimResult | _Outcome, int]:
+    """Claim the first of ``offered`` that no other claim is taking (PostgreSQL).
+
+    ``offered`` are the window's candidates in the order choose_next takes
+    them (``first`` is the first): one statement claims the first with room
+    that no other transaction holds locked, so concurrent claims spread over
+    the top of the queue instead of queueing for its first entry. When each
+    one is full or locked, the claim waits for the first, as on SQLite (a
+    claim in flight may fail, and an overlap entry may keep room): a claim
+    never answers "exhausted" while an entry it could take is being claimed.
+    Returns the outcome and the item it concerns.
+    """
+    conn = _conn(session)
+    row = conn.execute(
+        _PG_TAKE_FIRST,
+        {
+            "p_entries": [window[candidate.item_id][0] for candidate in offered],
+            "p_project": project.id,
+            "p_member": member.id,
+            "p_now": now,
+            "p_expires": expires_at,
+        },
+    ).first()
+    if row is None:
+        entry_id = window[first.item_id][0]
+        waited = _take(session, project, member, first, entry_id, now, expires_at)
+        return waited, first.item_id
+    entry_id, item_id, reason, lease_id, external_id, fields = row
+    if lease_id is None:
+        # The entry was claimed but this member holds (or held) the item.
+        conn.execute(_ADJUST_ENTRY, {"entry_id": entry_id, "d_active": -1, "d_done": 0})
+        return "seen", item_id
+    claimed = ClaimResult(
+        lease_id, item_id, external_id, dict(fields), _aware(expires_at), reason
+    )
+    return claimed, item_id
+
+
 def claim_next(
     *,
     session: Session,
@@ -1119,27 +1226,38 @@ def claim_next(
                     break  # the window is stale: reload it
                 return result
             entry = window.get(result.item_id) if result.rank is not None else None
-            outcome = _take(
-                session,
-                project,
-                member,
-                result,
-                None if entry is None else entry[0],
-                now,
-                expires_at,
-            )
+            if entry is not None and _conn(session).dialect.name == "postgresql":
+                offered = ranked_choices(
+                    [candidate for _, candidate in window.values()],
+                    seen_item_ids=seen,
+                    state=state,
+                    caps=caps,
+                )
+                outcome, item_id = _pg_take_first(
+                    session, project, member, result, window, offered, now, expires_at
+                )
+            else:
+                outcome, item_id = (
+                    _take(
+                        session,
+                        project,
+                        member,
+                        result,
+                        None if entry is None else entry[0],
+                        now,
+                        expires_at,
+                    ),
+                    result.item_id,
+                )
             if isinstance(outcome, ClaimResult):
                 return outcome
             lost += 1
             if outcome == "seen" or entry is None:
-                seen.add(result.item_id)
+                seen.add(item_id)
             else:  # another member filled it first
-                candidate = entry[1]
+                entry_id, candidate = window[item_id]
                 full = max(candidate.target - candidate.done, 0)
-                window[result.item_id] = (
-                    entry[0],
-                    replace(candidate, active_leases=full),
-                )
+                window[item_id] = (entry_id, replace(candidate, active_leases=full))
         if widen:
             size = DEFAULT_WINDOW
             continue
