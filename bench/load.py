@@ -364,7 +364,14 @@ class Server:
     """``labelwise serve`` as a subprocess in its own process group."""
 
     def __init__(
-        self, url: str, port: int, workers: int, env: dict[str, str], log_path: Path
+        self,
+        url: str,
+        port: int,
+        workers: int,
+        env: dict[str, str],
+        log_path: Path,
+        *,
+        access_log: bool = True,
     ) -> None:
         self.base = f"http://127.0.0.1:{port}"
         self.log_path = log_path
@@ -381,6 +388,7 @@ class Server:
                 url,
                 "--workers",
                 str(workers),
+                *([] if access_log else ["--no-access-log"]),
             ],
             env=env,
             stdout=self._log,
@@ -672,6 +680,7 @@ def one_run(
             args.workers,
             env,
             folder / f"server_{backend.name}_{n}_{think:g}.log",
+            access_log=not args.no_access_log,
         )
         health = server.wait_healthy()
         log(
@@ -705,6 +714,7 @@ def one_run(
     row.update(
         {
             "server_workers": args.workers,
+            "server_access_log": not args.no_access_log,
             **cpu_figures(before, after),
             "loadavg_before": load_before,
             "busy_before_pct": quiet[0],
@@ -817,6 +827,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--log-dir", type=Path, default=None, help="Keep the server logs here."
     )
     parser.add_argument(
+        "--no-access-log",
+        action="store_true",
+        help="Serve with labelwise serve --no-access-log (uvicorn's access log "
+        "is on by default).",
+    )
+    parser.add_argument(
         "--train-worker",
         action="store_true",
         help="Keep the server's background training worker on (retrains every "
@@ -884,6 +900,7 @@ def main(argv: list[str] | None = None) -> None:
                 "duration_s": args.duration,
                 "items": args.items,
                 "server_workers": args.workers,
+                "server_access_log": not args.no_access_log,
                 "request_timeout_s": args.timeout,
                 "think_ms": args.thinks,
             },

@@ -15,10 +15,12 @@ For each database it reports, over ``--pairs`` measured pairs (after
 (``time.process_time``: the app's event loop and its worker threads, which is
 what a ``labelwise serve`` worker would spend), wall ms per pair, the SQL
 statements per claim and per answer (SQLAlchemy ``before_cursor_execute``
-plus COMMIT; SQLite's BEGIN IMMEDIATE and SAVEPOINTs included, a pool
-pre-ping not), and on PostgreSQL the CPU ms per pair of the server backends
-that served the app's connections (not of other users of the server). The
-run repeats ``--repeat`` times, each on a fresh database; medians are shown.
+plus COMMIT; SQLite's BEGIN IMMEDIATE, PostgreSQL's BEGIN and SAVEPOINTs
+included, a pool pre-ping not: on PostgreSQL each is a round trip), and on
+PostgreSQL the CPU ms per pair of the server backends that served the app's
+connections (not of other users of the server). The server's training worker
+is off (it would retrain in this process every 50 final labels). The run
+repeats ``--repeat`` times, each on a fresh database; medians are shown.
 
     python bench/request_cost.py --db sqlite,postgres --pairs 1000
     python bench/request_cost.py --db sqlite,postgres --baseline 7e2ce3d
@@ -256,8 +258,13 @@ class Statements:
         self.count = 0
         event.listen(engine, "before_cursor_execute", self._seen)
         # COMMIT and ROLLBACK go through the DBAPI connection, not a cursor;
-        # BEGIN (SQLite's BEGIN IMMEDIATE) and SAVEPOINT are cursor statements.
-        for name in ("commit", "rollback"):
+        # BEGIN (SQLite's BEGIN IMMEDIATE) and SAVEPOINT are cursor statements,
+        # except PostgreSQL's BEGIN, which psycopg sends itself (a round trip):
+        # counted at SQLAlchemy's begin event.
+        names = ["commit", "rollback"]
+        if engine.dialect.name == "postgresql":
+            names.append("begin")
+        for name in names:
             event.listen(engine, name, self._event)
 
     def _seen(self, *args: Any) -> None:
@@ -343,7 +350,11 @@ async def drive(
 async def measure_app(
     url: str, tokens: list[str], args: argparse.Namespace, profile: Path | None
 ) -> dict[str, Any]:
-    settings = Settings(database_url=url, secret_key=uuid.uuid4().hex, dev=False)
+    # No training worker: it would retrain in this process every 50 final labels,
+    # and its CPU and statements would count as the requests'.
+    settings = Settings(
+        database_url=url, secret_key=uuid.uuid4().hex, dev=False, train_worker=False
+    )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         return await drive(app, tokens, args.warmup, args.pairs, profile)

@@ -112,6 +112,26 @@ def test_serve_refuses_the_placeholder_secret(db):
     assert "LABELWISE_DEV=1" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("flags", "workers", "access_log"),
+    [([], 1, True), (["--no-access-log"], 1, False), (["--workers", "2"], 2, True)],
+)
+def test_serve_passes_the_access_log_choice_to_uvicorn(
+    db, monkeypatch, flags, workers, access_log
+):
+    import uvicorn
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append(kwargs))
+    monkeypatch.setenv("LABELWISE_SECRET_KEY", "a-real-secret-for-this-test-only")
+    # --workers > 1 exports the URL for the worker processes: undone after.
+    monkeypatch.setenv("LABELWISE_DATABASE_URL", db)
+    result = runner.invoke(app, ["serve", "--db", db, "--port", "1", *flags])
+    assert result.exit_code == 0, result.output
+    assert calls and calls[0]["access_log"] is access_log
+    assert calls[0].get("workers", 1) == workers
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

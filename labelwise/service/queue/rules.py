@@ -58,6 +58,7 @@ __all__ = [
     "overlap_count",
     "overlap_targets",
     "pick_gold",
+    "ranked_choices",
     "record_assignment",
     "renew",
     "route_item",
@@ -575,6 +576,58 @@ class NoAssignment:
         return PoolExhausted(self.message, hint=self.hint)
 
 
+def _not_choosable(
+    candidate: Candidate, seen_item_ids: Collection[int], allowed: frozenset[Kind]
+) -> Literal["seen", "closed", "blocked"] | None:
+    """Why :func:`choose_next` passes over ``candidate`` (None: it may take it)."""
+    if candidate.item_id in seen_item_ids:
+        return "seen"
+    if not needs_more(candidate.target, candidate.active_leases, candidate.done):
+        return "closed"
+    if candidate.kind not in allowed:
+        return "blocked"
+    return None
+
+
+def ranked_choices(
+    candidates: Sequence[Candidate],
+    *,
+    seen_item_ids: Collection[int],
+    state: CapState,
+    caps: CapRule,
+) -> list[Candidate]:
+    """The candidates :func:`choose_next` takes, in the order it takes them.
+
+    Without a gold draw, ``choose_next`` answers the first of these; marked
+    full, the second; and so on: rank order, never given to the member, open
+    (:func:`needs_more`) and of a kind :func:`allowed_kinds` allows. The
+    service offers them in this order to one statement that claims the first
+    one no other claim is taking (PostgreSQL).
+
+    Parameters
+    ----------
+    candidates : sequence of Candidate
+        The window, in any order.
+    seen_item_ids : collection of int
+        Items ever given to the member.
+    state : CapState
+        The member's counts.
+    caps : CapRule
+        The project policy's caps.
+
+    Returns
+    -------
+    list of Candidate
+        The choosable candidates by ascending rank.
+    """
+    allowed = allowed_kinds(state, caps)
+    return [
+        candidate
+        for candidate in sorted(candidates, key=lambda c: c.rank)
+        if _not_choosable(candidate, seen_item_ids, allowed) is None
+    ]
+
+
 def choose_next(
     candidates: Sequence[Candidate],
     *,
@@ -627,11 +680,12 @@ def choose_next(
     allowed = allowed_kinds(state, caps)
     n_seen = n_closed = n_blocked = 0
     for candidate in sorted(candidates, key=lambda c: c.rank):
-        if candidate.item_id in seen_item_ids:
+        why = _not_choosable(candidate, seen_item_ids, allowed)
+        if why == "seen":
             n_seen += 1
-        elif not needs_more(candidate.target, candidate.active_leases, candidate.done):
+        elif why == "closed":
             n_closed += 1
-        elif candidate.kind not in allowed:
+        elif why == "blocked":
             n_blocked += 1
         else:
             return Assignment(

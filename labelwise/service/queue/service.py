@@ -20,11 +20,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Connection,
     CursorResult,
+    DateTime,
     Executable,
+    Integer,
+    String,
+    Text,
     and_,
+    any_,
     bindparam,
     case,
     delete,
@@ -35,9 +41,11 @@ from sqlalchemy import (
     literal_column,
     select,
     text,
+    type_coerce,
     union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -69,10 +77,15 @@ from labelwise.service.queue.rules import (
     choose_next,
     new_lease_expiry,
     overlap_targets,
+    ranked_choices,
     route_item,
 )
 from labelwise.service.store.labels import decode_label, encode_label
-from labelwise.service.store.members import membership_checked, visible_lease_loaded
+from labelwise.service.store.members import (
+    item_gold,
+    membership_checked,
+    visible_lease_loaded,
+)
 from labelwise.service.store.schema import (
     Annotation,
     FinalLabel,
@@ -145,8 +158,21 @@ _POLICIES: dict[str, BatchPolicy] = {}
 _HARD_REASONS = sorted(CapRule.HARD_REASONS)
 
 
+# Constants are written into the SQL rather than bound: psycopg converts (and
+# caches the conversion of) statements up to 4096 characters and 50 parameters,
+# and the claim state of PostgreSQL counts a dozen of these.
+_ONE: Any = literal_column("1")
+_ZERO: Any = literal_column("0")
+
+
 def _count_if(*conditions: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((and_(*conditions), 1), else_=0)), 0)
+    return func.coalesce(func.sum(case((and_(*conditions), _ONE), else_=_ZERO)), _ZERO)
+
+
+def _sql_words(words: list[str]) -> list[Any]:
+    """``words`` (lowercase reason names of this package) as SQL literals."""
+    assert all(word.replace("_", "").isalpha() for word in words), words
+    return [literal_column(f"'{word}'") for word in words]
 
 
 _EXPIRE = (
@@ -183,7 +209,7 @@ _LATEST_POLICY = (
     .order_by(Round.number.desc())
     .limit(1)
 )
-_hard = Lease.reason.in_(_HARD_REASONS)
+_hard = Lease.reason.in_(_sql_words(_HARD_REASONS))
 _active = Lease.status == ACTIVE
 _submitted = Lease.status == SUBMITTED
 _today = (Lease.created_at >= bindparam("day"), Lease.created_at < bindparam("day_end"))
@@ -192,61 +218,93 @@ _week = (
     Lease.created_at < bindparam("week_end"),
 )
 _until = Lease.created_at < bindparam("week_end")
-#: rules.cap_state over the member's leases since ``since``, and the policy.
-_CAPS = select(
-    _count_if(_hard, *_today).label("hard_today"),
-    _count_if(~_hard, *_today).label("normal_today"),
-    _count_if(_hard, *_week).label("hard_week"),
-    _count_if(*_week).label("total_week"),
-    _count_if(_hard, _until).label("hard_until"),
-    _count_if(_until).label("total_until"),
-    _LATEST_POLICY.scalar_subquery().label("policy"),
-).where(
-    Lease.member_id == bindparam("member_id"),
-    Lease.project_id == bindparam("project_id"),
-    Lease.created_at >= bindparam("since"),
-)
-_never_held = ~exists().where(
-    Lease.item_id == QueueEntry.item_id, Lease.member_id == bindparam("member_id")
-)
-_open_entries = select(
-    QueueEntry.id,
-    QueueEntry.item_id,
-    QueueEntry.rank,
-    QueueEntry.reason,
-    QueueEntry.target,
-    QueueEntry.active,
-    QueueEntry.done,
-).where(
-    QueueEntry.project_id == bindparam("project_id"),
-    QueueEntry.status == OPEN,
-    QueueEntry.active + QueueEntry.done < QueueEntry.target,
-    _never_held,
-)
-_WINDOW = _open_entries.order_by(QueueEntry.rank, QueueEntry.id).limit(
-    bindparam("size")
-)
-_WINDOW_NORMAL = (
-    _open_entries.where(QueueEntry.reason.not_in(_HARD_REASONS))
+
+# The questions a claim asks about a project and a member, built for the
+# parameters ``project_id`` and ``member_id`` (the SQLite path) and again for
+# p_project and p_member (PostgreSQL's one statement, see below).
+
+
+def _caps_query(project: Any, member: Any) -> Any:
+    """rules.cap_state over the member's leases since ``since``, and the policy."""
+    latest_policy = (
+        select(Round.policy)
+        .where(Round.project_id == project)
+        .order_by(Round.number.desc())
+        .limit(1)
+    )
+    return select(
+        _count_if(_hard, *_today).label("hard_today"),
+        _count_if(~_hard, *_today).label("normal_today"),
+        _count_if(_hard, *_week).label("hard_week"),
+        _count_if(*_week).label("total_week"),
+        _count_if(_hard, _until).label("hard_until"),
+        _count_if(_until).label("total_until"),
+        latest_policy.scalar_subquery().label("policy"),
+    ).where(
+        Lease.member_id == member,
+        Lease.project_id == project,
+        Lease.created_at >= bindparam("since"),
+    )
+
+
+def _open_entries(project: Any, member: Any) -> Any:
+    """The project's open entries with room left that the member never held."""
+    never_held = ~exists().where(
+        Lease.item_id == QueueEntry.item_id, Lease.member_id == member
+    )
+    return select(
+        QueueEntry.id,
+        QueueEntry.item_id,
+        QueueEntry.rank,
+        QueueEntry.reason,
+        QueueEntry.target,
+        QueueEntry.active,
+        QueueEntry.done,
+    ).where(
+        QueueEntry.project_id == project,
+        QueueEntry.status == OPEN,
+        QueueEntry.active + QueueEntry.done < QueueEntry.target,
+        never_held,
+    )
+
+
+def _gold_ids_query(project: Any, member: Any) -> Any:
+    """Up to DEFAULT_WINDOW gold items of the project the member never held."""
+    return (
+        select(Item.id)
+        .where(
+            Item.project_id == project,
+            Item.role == "gold",
+            ~exists().where(Lease.item_id == Item.id, Lease.member_id == member),
+        )
+        .order_by(Item.id)
+        .limit(DEFAULT_WINDOW)
+    )
+
+
+def _gold_counts_query(project: Any, member: Any) -> Any:
+    """The member's items in the project, and how many of them were gold."""
+    return select(func.count(), _count_if(Lease.reason == GOLD_REASON)).where(
+        Lease.project_id == project, Lease.member_id == member
+    )
+
+
+_project_id: Any = bindparam("project_id")
+_member_id: Any = bindparam("member_id")
+_CAPS = _caps_query(_project_id, _member_id)
+_WINDOW = (
+    _open_entries(_project_id, _member_id)
     .order_by(QueueEntry.rank, QueueEntry.id)
     .limit(bindparam("size"))
 )
-_GOLD_IDS = (
-    select(Item.id)
-    .where(
-        Item.project_id == bindparam("project_id"),
-        Item.role == "gold",
-        ~exists().where(
-            Lease.item_id == Item.id, Lease.member_id == bindparam("member_id")
-        ),
-    )
-    .order_by(Item.id)
-    .limit(DEFAULT_WINDOW)
+_WINDOW_NORMAL = (
+    _open_entries(_project_id, _member_id)
+    .where(QueueEntry.reason.not_in(_HARD_REASONS))
+    .order_by(QueueEntry.rank, QueueEntry.id)
+    .limit(bindparam("size"))
 )
-_GOLD_COUNTS = select(func.count(), _count_if(Lease.reason == GOLD_REASON)).where(
-    Lease.project_id == bindparam("project_id"),
-    Lease.member_id == bindparam("member_id"),
-)
+_GOLD_IDS = _gold_ids_query(_project_id, _member_id)
+_GOLD_COUNTS = _gold_counts_query(_project_id, _member_id)
 _TAKE_ENTRY = (
     update(QueueEntry)
     .where(
@@ -349,6 +407,303 @@ _DELETE_QUEUE_FINAL = delete(FinalLabel).where(
     FinalLabel.item_id == bindparam("item_id"),
     FinalLabel.method.in_(_QUEUE_METHODS),
 )
+_ITEM_GOLD = select(Item.role, Item.gold_label).where(Item.id == bindparam("item_id"))
+
+
+# ----------------------------------------- PostgreSQL: fewer statements, same answers
+# On a client/server database every statement is a round trip (and under load
+# a wait for the server process to be scheduled), so on PostgreSQL the claim
+# and the submit ask in one statement what the SQLite path asks in several,
+# with data-modifying CTEs (SQLite has none). A claim is BEGIN, the token
+# check, _PG_CLAIM_STATE, _PG_TAKE, COMMIT; a submit BEGIN, the token check,
+# _PG_SUBMIT, the final label, COMMIT. Every write keeps its condition: the
+# entry is still claimed by one conditional UPDATE, and a lease ends by one.
+# Parameters are named p_* (SQLAlchemy reserves the names of the columns an
+# INSERT or UPDATE sets).
+
+
+def _p(name: str, type_: Any = Integer) -> Any:
+    return bindparam(name, type_=type_)
+
+
+def _count_of(cte: Any) -> Any:
+    return select(func.count()).select_from(cte).scalar_subquery()
+
+
+def _json_agg(source: Any, value: Any, *order: Any) -> Any:
+    """``value`` over the rows of ``source`` as one JSON array, in ``order``."""
+    return type_coerce(
+        select(func.json_agg(aggregate_order_by(value, *order)))
+        .select_from(source)
+        .scalar_subquery(),
+        JSON,
+    )
+
+
+def _json_rows(source: Any, *order: Any) -> Any:
+    """The rows of ``source`` as one JSON array of arrays, in ``order``."""
+    return _json_agg(source, func.json_build_array(*source.c), *order)
+
+
+_p_now = _p("p_now", DateTime(timezone=True))
+_p_project = _p("p_project")
+_p_member = _p("p_member")
+_p_item = _p("p_item")
+_p_entry = _p("p_entry")
+_pg_expired = (
+    update(Lease)
+    .where(
+        Lease.project_id == _p_project,
+        Lease.status == ACTIVE,
+        Lease.expires_at <= _p_now,
+    )
+    .values(status=EXPIRED, finished_at=_p_now)
+    .returning(Lease.queue_entry_id)
+    .cte("expired")
+)
+_pg_freed = (
+    select(_pg_expired.c.queue_entry_id.label("id"), func.count().label("n"))
+    .where(_pg_expired.c.queue_entry_id.is_not(None))
+    .group_by(_pg_expired.c.queue_entry_id)
+    .cte("freed")
+)
+_pg_released = (
+    update(QueueEntry)
+    .where(QueueEntry.id == _pg_freed.c.id)
+    .values(active=QueueEntry.active - _pg_freed.c.n)
+    .returning(QueueEntry.id)
+    .cte("released")
+)
+_pg_caps = _caps_query(_p_project, _p_member).subquery("caps")
+_pg_gold_ids = _gold_ids_query(_p_project, _p_member).cte("gold")
+_pg_gold_counts = _gold_counts_query(_p_project, _p_member).subquery("gold_counts")
+_pg_window = (
+    _open_entries(_p_project, _p_member)
+    .order_by(QueueEntry.rank, QueueEntry.id)
+    .limit(_FIRST_WINDOW)
+    .subquery("first_window")
+)
+#: expire_leases, the leases held, the caps and policy, the gold items and
+#: counts, and the first window, in one statement. Its SELECTs see the
+#: database as the statement began, before its own expiries: the held count
+#: leaves those leases out itself (expires_at > now), and when anything
+#: expired the caller reads the window again (it may hold freed entries).
+#: The gold counts are only computed when there is a gold item to serve.
+_PG_CLAIM_STATE = select(
+    _count_of(_pg_expired).label("n_expired"),
+    _count_of(_pg_released).label("n_released"),
+    select(func.count())
+    .where(
+        Lease.project_id == _p_project,
+        Lease.member_id == _p_member,
+        Lease.status == ACTIVE,
+        Lease.expires_at > _p_now,
+    )
+    .scalar_subquery()
+    .label("n_held"),
+    *_pg_caps.c,
+    _json_agg(_pg_gold_ids, _pg_gold_ids.c.id, _pg_gold_ids.c.id).label("gold_ids"),
+    type_coerce(
+        select(func.json_build_array(*_pg_gold_counts.c))
+        .where(select(_pg_gold_ids.c.id).exists())
+        .scalar_subquery(),
+        JSON,
+    ).label("gold_counts"),
+    _json_rows(_pg_window, _pg_window.c.rank, _pg_window.c.id).label("window"),
+).select_from(_pg_caps)
+
+_LEASE_COLUMNS = (
+    "project_id item_id member_id queue_entry_id reason status created_at expires_at"
+).split()
+
+
+def _pg_new_lease(entry_id: Any, source: Any = None) -> Any:
+    """INSERT the lease (ON CONFLICT DO NOTHING RETURNING id), as a CTE."""
+    values = select(
+        _p_project,
+        _p_item,
+        _p_member,
+        entry_id,
+        _p("p_reason", String),
+        literal(ACTIVE),
+        _p_now,
+        _p("p_expires", DateTime(timezone=True)),
+    )
+    if source is not None:
+        values = values.select_from(source)
+    return (
+        postgresql_insert(Lease)
+        .from_select(_LEASE_COLUMNS, values)
+        .on_conflict_do_nothing()
+        .returning(Lease.id)
+        .cte("new_lease")
+    )
+
+
+_pg_taken = (
+    update(QueueEntry)
+    .where(
+        QueueEntry.id == _p_entry,
+        QueueEntry.status == OPEN,
+        QueueEntry.active + QueueEntry.done < QueueEntry.target,
+    )
+    .values(active=QueueEntry.active + 1)
+    .returning(QueueEntry.id)
+    .cte("taken")
+)
+_pg_entry_lease = _pg_new_lease(_pg_taken.c.id, _pg_taken)
+_pg_gold_lease = _pg_new_lease(literal(None, Integer))
+#: The claim's one conditional UPDATE of the entry, then the lease for the
+#: entry it claimed (none when another member filled it first), then the
+#: item's payload: ``taken`` 1 and no lease means the member held the item.
+_PG_TAKE = select(
+    _count_of(_pg_taken).label("taken"),
+    select(_pg_entry_lease.c.id).scalar_subquery().label("lease_id"),
+    Item.external_id,
+    Item.fields,
+).where(Item.id == _p_item)
+#: The same for a gold item, which has no queue entry.
+_PG_TAKE_GOLD = select(
+    literal(0).label("taken"),
+    select(_pg_gold_lease.c.id).scalar_subquery().label("lease_id"),
+    Item.external_id,
+    Item.fields,
+).where(Item.id == _p_item)
+
+_p_entries = _p("p_entries", ARRAY(Integer))
+#: The first of the offered entries (in the order offered) with room left
+#: that no other transaction has locked: another claim taking it right now is
+#: passed over instead of waited for (FOR UPDATE SKIP LOCKED).
+_pg_first_free = (
+    select(QueueEntry.id)
+    .where(
+        QueueEntry.id == any_(_p_entries),
+        QueueEntry.status == OPEN,
+        QueueEntry.active + QueueEntry.done < QueueEntry.target,
+    )
+    .order_by(func.array_position(_p_entries, QueueEntry.id))
+    .limit(1)
+    .with_for_update(skip_locked=True)
+    .scalar_subquery()
+)
+_pg_taken_first = (
+    update(QueueEntry)
+    .where(
+        QueueEntry.id == _pg_first_free,
+        QueueEntry.status == OPEN,
+        QueueEntry.active + QueueEntry.done < QueueEntry.target,
+    )
+    .values(active=QueueEntry.active + 1)
+    .returning(QueueEntry.id, QueueEntry.item_id, QueueEntry.reason)
+    .cte("taken")
+)
+_pg_first_lease = (
+    postgresql_insert(Lease)
+    .from_select(
+        _LEASE_COLUMNS,
+        select(
+            _p_project,
+            _pg_taken_first.c.item_id,
+            _p_member,
+            _pg_taken_first.c.id,
+            _pg_taken_first.c.reason,
+            literal(ACTIVE),
+            _p_now,
+            _p("p_expires", DateTime(timezone=True)),
+        ),
+    )
+    .on_conflict_do_nothing()
+    .returning(Lease.id)
+    .cte("new_lease")
+)
+#: _PG_TAKE over several entries in the order choose_next would take them:
+#: the conditional UPDATE of the first free one, its lease, its payload. No
+#: row: every offered entry is full or being claimed by another transaction.
+_PG_TAKE_FIRST = select(
+    _pg_taken_first.c.id.label("entry_id"),
+    _pg_taken_first.c.item_id,
+    _pg_taken_first.c.reason,
+    select(_pg_first_lease.c.id).scalar_subquery().label("lease_id"),
+    Item.external_id,
+    Item.fields,
+).select_from(_pg_taken_first.join(Item, Item.id == _pg_taken_first.c.item_id))
+
+_p_lease = _p("p_lease")
+_pg_annotation = (
+    postgresql_insert(Annotation)
+    .values(
+        project_id=_p_project,
+        item_id=_p_item,
+        member_id=_p_member,
+        label=_p("p_label", Text),
+        source=QUEUE_SOURCE,
+        provenance=_p("p_provenance", JSON),
+        round_id=select(QueueEntry.round_id)
+        .where(QueueEntry.id == _p_entry)
+        .scalar_subquery(),
+        reason=_p("p_reason", String),
+        time_spent_ms=_p("p_time_spent_ms"),
+        guideline_version=select(func.max(Guideline.version))
+        .where(Guideline.project_id == _p_project)
+        .scalar_subquery(),
+        idempotency_key=_p("p_idempotency_key", String),
+        lease_id=_p_lease,
+        created_at=_p_now,
+    )
+    .on_conflict_do_nothing()
+    .returning(Annotation.id, Annotation.round_id, Annotation.guideline_version)
+    .cte("new_annotation")
+)
+_pg_closed = (
+    update(Lease)
+    .where(
+        Lease.id == _p_lease,
+        Lease.member_id == _p_member,
+        Lease.status == ACTIVE,
+        Lease.expires_at > _p_now,
+        select(_pg_annotation.c.id).exists(),
+    )
+    .values(status=SUBMITTED, finished_at=_p_now)
+    .returning(Lease.id, Lease.queue_entry_id)
+    .cte("closed")
+)
+# The entry the lease belongs to as the UPDATE finds it: a new round committed
+# since the lease was read may have handed the lease to its own entry.
+_pg_counted = (
+    update(QueueEntry)
+    .where(QueueEntry.id.in_(select(_pg_closed.c.queue_entry_id)))
+    .values(active=QueueEntry.active - 1, done=QueueEntry.done + 1)
+    .returning(QueueEntry.target)
+    .cte("counted")
+)
+_pg_votes = union_all(
+    select(
+        literal_column("0").label("kind"),
+        Annotation.id.label("row_id"),
+        Annotation.label.label("label"),
+        Annotation.flag.label("flag"),
+    ).where(Annotation.item_id == _p_item, Annotation.source == QUEUE_SOURCE),
+    select(literal_column("1"), Lease.id, Lease.flag, Lease.flag).where(
+        Lease.item_id == _p_item, Lease.status == FLAGGED
+    ),
+).subquery("votes")
+#: INSERT the annotation (ON CONFLICT DO NOTHING on the idempotency key), end
+#: the lease if it inserted (the conditional UPDATE of _END_LEASE), count the
+#: entry done if the lease ended, and read the item's earlier votes and flags
+#: (the new vote is not among them: same statement). No row: the key is taken.
+_PG_SUBMIT = select(
+    _pg_annotation.c.id,
+    _pg_annotation.c.round_id,
+    _pg_annotation.c.guideline_version,
+    _count_of(_pg_closed).label("closed"),
+    select(_pg_counted.c.target).scalar_subquery().label("target"),
+    _json_agg(
+        _pg_votes,
+        func.json_build_array(_pg_votes.c.kind, _pg_votes.c.label, _pg_votes.c.flag),
+        _pg_votes.c.kind,
+        _pg_votes.c.row_id,
+    ).label("votes"),
+).select_from(_pg_annotation)
 
 
 @dataclass(frozen=True)
@@ -416,11 +771,6 @@ def _adjust_entries(
             ),
             execution_options=_NO_SYNC,
         )
-
-
-def _latest_policy(session: Session, project: Project) -> BatchPolicy | None:
-    data = _conn(session).execute(_LATEST_POLICY, {"project_id": project.id}).scalar()
-    return None if data is None else _parsed_policy(data)
 
 
 def _parsed_policy(data: dict[str, Any]) -> BatchPolicy:
@@ -664,6 +1014,16 @@ def _claim_result(
     )
 
 
+def _window_of(rows: Any) -> dict[int, tuple[int, Candidate]]:
+    """Ranked entry rows (id, item, rank, reason, target, active, done) by item."""
+    window: dict[int, tuple[int, Candidate]] = {}
+    for entry_id, item_id, rank, reason, target, active, done in rows:
+        window.setdefault(
+            item_id, (entry_id, Candidate(item_id, rank, reason, target, active, done))
+        )
+    return window
+
+
 def _window(
     session: Session,
     project: Project,
@@ -678,15 +1038,18 @@ def _window(
     is, so a shorter window is a prefix of the DEFAULT_WINDOW one.
     """
     query = _WINDOW_NORMAL if normal_only else _WINDOW
-    rows = _conn(session).execute(
-        query, {"project_id": project.id, "member_id": member.id, "size": size}
-    )
-    window: dict[int, tuple[int, Candidate]] = {}
-    for entry_id, item_id, rank, reason, target, active, done in rows:
-        window.setdefault(
-            item_id, (entry_id, Candidate(item_id, rank, reason, target, active, done))
+    return _window_of(
+        _conn(session).execute(
+            query, {"project_id": project.id, "member_id": member.id, "size": size}
         )
-    return window
+    )
+
+
+def _gold_of(gold_rate: float, gold_ids: Any, counts: Any) -> GoldMix | None:
+    if gold_rate <= 0 or not gold_ids:
+        return None
+    served, gold = counts
+    return GoldMix(tuple(gold_ids), gold_rate, int(served), int(gold))
 
 
 def _gold_mix(
@@ -699,8 +1062,34 @@ def _gold_mix(
     gold_ids = conn.execute(_GOLD_IDS, params).scalars().all()
     if not gold_ids:
         return None
-    served, gold = conn.execute(_GOLD_COUNTS, params).one()
-    return GoldMix(tuple(gold_ids), gold_rate, int(served), int(gold))
+    return _gold_of(gold_rate, gold_ids, conn.execute(_GOLD_COUNTS, params).one())
+
+
+def _caps_params(project: Project, member: Member, now: datetime) -> dict[str, Any]:
+    day, day_end, week, week_end = cap_windows(now)
+    return {
+        "project_id": project.id,
+        "member_id": member.id,
+        "since": now - timedelta(days=CAP_DAYS),
+        "day": day,
+        "day_end": day_end,
+        "week": week,
+        "week_end": week_end,
+    }
+
+
+def _caps_of(row: Any) -> tuple[BatchPolicy | None, CapRule, CapState]:
+    """The policy, caps and cap state from a row of _CAPS's columns."""
+    policy = None if row.policy is None else _parsed_policy(row.policy)
+    caps = CapRule() if policy is None else policy.caps
+    if caps.weekly_reset:
+        hard_week, total_week = row.hard_week, row.total_week
+    else:
+        hard_week, total_week = row.hard_until, row.total_until
+    state = CapState(
+        int(row.hard_today), int(row.normal_today), int(hard_week), int(total_week)
+    )
+    return policy, caps, state
 
 
 def _caps(
@@ -712,33 +1101,48 @@ def _caps(
     member's leases of the last CAP_DAYS, summed in SQL (a member's week of
     leases is never loaded): ``tests/service/queue`` checks both agree.
     """
-    day, day_end, week, week_end = cap_windows(now)
-    row = (
-        _conn(session)
-        .execute(
-            _CAPS,
-            {
-                "project_id": project.id,
-                "member_id": member.id,
-                "since": now - timedelta(days=CAP_DAYS),
-                "day": day,
-                "day_end": day_end,
-                "week": week,
-                "week_end": week_end,
-            },
-        )
-        .one()
+    params = _caps_params(project, member, now)
+    return _caps_of(_conn(session).execute(_CAPS, params).one())
+
+
+@dataclass(frozen=True)
+class _ClaimState:
+    """What a claim reads before choosing: caps, and maybe its first window."""
+
+    policy: BatchPolicy | None
+    caps: CapRule
+    state: CapState
+    #: The first window and gold mix when read with the rest (PostgreSQL),
+    #: else None: the claim loop reads them.
+    first: tuple[dict[int, tuple[int, Candidate]], GoldMix | None] | None = None
+
+
+def _claim_state(
+    session: Session, project: Project, member: Member, now: datetime
+) -> _ClaimState | ClaimResult:
+    """Expire, then the oldest held lease (MAX_HELD held) or what a choice needs."""
+    conn = _conn(session)
+    held_params = {"project_id": project.id, "member_id": member.id}
+    if conn.dialect.name != "postgresql":
+        expire_leases(session=session, project=project, now=now)
+        held = conn.execute(_HELD, held_params).all()
+        if len(held) >= MAX_HELD:
+            return _claim_result(session, *held[0])
+        return _ClaimState(*_caps(session, project, member, now))
+    params = _caps_params(project, member, now)
+    params.update(
+        p_project=params.pop("project_id"), p_member=params.pop("member_id"), p_now=now
     )
-    policy = None if row.policy is None else _parsed_policy(row.policy)
-    caps = CapRule() if policy is None else policy.caps
-    if caps.weekly_reset:
-        hard_week, total_week = row.hard_week, row.total_week
-    else:
-        hard_week, total_week = row.hard_until, row.total_until
-    state = CapState(
-        int(row.hard_today), int(row.normal_today), int(hard_week), int(total_week)
-    )
-    return policy, caps, state
+    row = conn.execute(_PG_CLAIM_STATE, params).one()
+    if row.n_held >= MAX_HELD:
+        oldest = conn.execute(_HELD, held_params).all()[0]
+        return _claim_result(session, *oldest)
+    policy, caps, state = _caps_of(row)
+    if row.n_expired:  # the window may hold entries those leases freed
+        return _ClaimState(policy, caps, state)
+    gold_rate = 0.0 if policy is None else policy.gold_rate
+    gold = _gold_of(gold_rate, row.gold_ids, row.gold_counts)
+    return _ClaimState(policy, caps, state, (_window_of(row.window or ()), gold))
 
 
 def _take(
@@ -755,9 +1159,12 @@ def _take(
     ``INSERT ... ON CONFLICT DO NOTHING`` finds a lease this member holds
     already (UNIQUE(item_id, member_id)) without an error, and an entry lost
     to another member deletes the fresh lease: no savepoint is needed and the
-    transaction stays usable.
+    transaction stays usable. On PostgreSQL one statement (_PG_TAKE) claims
+    the entry first and inserts the lease only if it did.
     """
     conn = _conn(session)
+    if conn.dialect.name == "postgresql":
+        return _pg_take(conn, project, member, assignment, entry_id, now, expires_at)
     lease_id = conn.execute(
         _INSERT_LEASE[conn.dialect.name],
         {
@@ -783,6 +1190,93 @@ def _take(
     )
 
 
+def _pg_take(
+    conn: Connection,
+    project: Project,
+    member: Member,
+    assignment: Assignment,
+    entry_id: int | None,
+    now: datetime,
+    expires_at: datetime,
+) -> ClaimResult | _Outcome:
+    """_take on PostgreSQL: entry, lease and payload in one statement."""
+    taken, lease_id, external_id, fields = conn.execute(
+        _PG_TAKE if entry_id is not None else _PG_TAKE_GOLD,
+        {
+            "p_project": project.id,
+            "p_item": assignment.item_id,
+            "p_member": member.id,
+            "p_entry": entry_id,
+            "p_reason": assignment.reason,
+            "p_now": now,
+            "p_expires": expires_at,
+        },
+    ).one()
+    if lease_id is None:
+        if not taken:
+            # Another member filled the entry first (no lease was inserted),
+            # or, for a gold item, this member holds it already.
+            return "closed" if entry_id is not None else "seen"
+        # The entry was claimed but this member holds (or held) the item.
+        conn.execute(_ADJUST_ENTRY, {"entry_id": entry_id, "d_active": -1, "d_done": 0})
+        return "seen"
+    return ClaimResult(
+        lease_id,
+        assignment.item_id,
+        external_id,
+        dict(fields),
+        _aware(expires_at),
+        assignment.reason,
+    )
+
+
+def _pg_take_first(
+    session: Session,
+    project: Project,
+    member: Member,
+    first: Assignment,
+    window: dict[int, tuple[int, Candidate]],
+    offered: list[Candidate],
+    now: datetime,
+    expires_at: datetime,
+) -> tuple[ClaimResult | _Outcome, int]:
+    """Claim the first of ``offered`` that no other claim is taking (PostgreSQL).
+
+    ``offered`` are the window's candidates in the order choose_next takes
+    them (``first`` is the first): one statement claims the first with room
+    that no other transaction holds locked, so concurrent claims spread over
+    the top of the queue instead of queueing for its first entry. When each
+    one is full or locked, the claim waits for the first, as on SQLite (a
+    claim in flight may fail, and an overlap entry may keep room): a claim
+    never answers "exhausted" while an entry it could take is being claimed.
+    Returns the outcome and the item it concerns.
+    """
+    conn = _conn(session)
+    row = conn.execute(
+        _PG_TAKE_FIRST,
+        {
+            "p_entries": [window[candidate.item_id][0] for candidate in offered],
+            "p_project": project.id,
+            "p_member": member.id,
+            "p_now": now,
+            "p_expires": expires_at,
+        },
+    ).first()
+    if row is None:
+        entry_id = window[first.item_id][0]
+        waited = _take(session, project, member, first, entry_id, now, expires_at)
+        return waited, first.item_id
+    entry_id, item_id, reason, lease_id, external_id, fields = row
+    if lease_id is None:
+        # The entry was claimed but this member holds (or held) the item.
+        conn.execute(_ADJUST_ENTRY, {"entry_id": entry_id, "d_active": -1, "d_done": 0})
+        return "seen", item_id
+    claimed = ClaimResult(
+        lease_id, item_id, external_id, dict(fields), _aware(expires_at), reason
+    )
+    return claimed, item_id
+
+
 def claim_next(
     *,
     session: Session,
@@ -797,15 +1291,10 @@ def claim_next(
     expires_at = new_lease_expiry(now, ttl_seconds)
     _check_member(session, project, member)
     generator = check_rng(rng)
-    expire_leases(session=session, project=project, now=now)
-    held = (
-        _conn(session)
-        .execute(_HELD, {"project_id": project.id, "member_id": member.id})
-        .all()
-    )
-    if len(held) >= MAX_HELD:
-        return _claim_result(session, *held[0])
-    policy, caps, state = _caps(session, project, member, now)
+    found = _claim_state(session, project, member, now)
+    if isinstance(found, ClaimResult):
+        return found
+    policy, caps, state, first = found.policy, found.caps, found.state, found.first
     gold_rate = 0.0 if policy is None else policy.gold_rate
     seen: set[int] = set()
     # The first window is a short prefix of the ranked one: enough unless the
@@ -813,8 +1302,11 @@ def claim_next(
     size = _FIRST_WINDOW
     attempt = 0
     while attempt < _MAX_WINDOWS:
-        window = _window(session, project, member, size=size)
-        gold = _gold_mix(session, project, member, gold_rate)
+        if first is not None:  # read with the claim state (PostgreSQL)
+            (window, gold), first = first, None
+        else:
+            window = _window(session, project, member, size=size)
+            gold = _gold_mix(session, project, member, gold_rate)
         normal_only, lost, widen = False, 0, False
         while lost < _RACES_PER_WINDOW:
             # A retry on the full window must draw what the first call drew.
@@ -845,27 +1337,38 @@ def claim_next(
                     break  # the window is stale: reload it
                 return result
             entry = window.get(result.item_id) if result.rank is not None else None
-            outcome = _take(
-                session,
-                project,
-                member,
-                result,
-                None if entry is None else entry[0],
-                now,
-                expires_at,
-            )
+            if entry is not None and _conn(session).dialect.name == "postgresql":
+                offered = ranked_choices(
+                    [candidate for _, candidate in window.values()],
+                    seen_item_ids=seen,
+                    state=state,
+                    caps=caps,
+                )
+                outcome, item_id = _pg_take_first(
+                    session, project, member, result, window, offered, now, expires_at
+                )
+            else:
+                outcome, item_id = (
+                    _take(
+                        session,
+                        project,
+                        member,
+                        result,
+                        None if entry is None else entry[0],
+                        now,
+                        expires_at,
+                    ),
+                    result.item_id,
+                )
             if isinstance(outcome, ClaimResult):
                 return outcome
             lost += 1
             if outcome == "seen" or entry is None:
-                seen.add(result.item_id)
+                seen.add(item_id)
             else:  # another member filled it first
-                candidate = entry[1]
+                entry_id, candidate = window[item_id]
                 full = max(candidate.target - candidate.done, 0)
-                window[result.item_id] = (
-                    entry[0],
-                    replace(candidate, active_leases=full),
-                )
+                window[item_id] = (entry_id, replace(candidate, active_leases=full))
         if widen:
             size = DEFAULT_WINDOW
             continue
@@ -1109,13 +1612,25 @@ def _replay(
     return annotation, False
 
 
-def _route(session: Session, project: Project, item_id: int, target: int) -> Route:
+def _route(
+    session: Session,
+    project: Project,
+    item_id: int,
+    target: int,
+    rows: Any = None,
+) -> Route:
     """Route a pool item over its queue votes and flags under the project's quality
-    settings (``labelwise.service.quality``); the final label follows."""
+    settings (``labelwise.service.quality``); the final label follows.
+
+    ``rows``: the item's (kind, label, flag) rows of _VOTES_AND_FLAGS when the
+    caller read them already (PostgreSQL's submit), else they are read here.
+    """
     votes: list[str] = []
     flags: list[str] = []
     conn = _conn(session)
-    for kind, label, flag in conn.execute(_VOTES_AND_FLAGS, {"item_id": item_id}):
+    if rows is None:
+        rows = conn.execute(_VOTES_AND_FLAGS, {"item_id": item_id})
+    for kind, label, flag in rows:
         if kind == 0:
             votes.append(label)
         flags.append(flag or "")
@@ -1178,6 +1693,8 @@ def submit_annotation(
             return found
         raise
     conn = _conn(session)
+    if conn.dialect.name == "postgresql":
+        return _pg_submit(session, lease, project, member, encoded, spent, key, now)
     role, gold_text, round_id, target, guideline_version = conn.execute(
         _SUBMIT_CONTEXT,
         {
@@ -1186,21 +1703,17 @@ def submit_annotation(
             "project_id": project.id,
         },
     ).one()
-    values: dict[str, Any] = {
-        "project_id": project.id,
-        "item_id": lease.item_id,
-        "member_id": member.id,
-        "label": encoded,
-        "source": QUEUE_SOURCE,
-        "provenance": _gold_check(project, role, gold_text, encoded),
-        "round_id": round_id,
-        "reason": lease.reason,
-        "time_spent_ms": spent,
-        "guideline_version": guideline_version,
-        "idempotency_key": key,
-        "lease_id": lease.id,
-        "created_at": now,
-    }
+    values = _annotation_values(
+        lease,
+        member,
+        encoded,
+        spent,
+        key,
+        now,
+        provenance=_gold_check(project, role, gold_text, encoded),
+        round_id=round_id,
+        guideline_version=guideline_version,
+    )
     annotation_id = conn.execute(_INSERT_ANNOTATION[conn.dialect.name], values).scalar()
     if annotation_id is None:  # the key is taken: a replay, or a misused key
         assert key is not None  # only the idempotency key is unique
@@ -1216,14 +1729,121 @@ def submit_annotation(
         if key is not None and (found := _replay(session, key, lease_id, member)):
             return found
         raise _lost_race(session, lease_id, member, now, "submit") from None
-    annotation = Annotation(id=annotation_id, flag=None, note=None, **values)
-    # Persistent without a SELECT: the row is exactly what we inserted.
-    make_transient_to_detached(annotation)
-    session.add(annotation)
+    annotation = _saved_annotation(session, annotation_id, values)
     (entry_id,) = closed
     if entry_id is not None:
         _adjust_entries(session, Counter([entry_id]), active=-1, done=1)
         _route(session, project, lease.item_id, int(target))
+    return annotation, True
+
+
+def _annotation_values(
+    lease: Lease,
+    member: Member,
+    encoded: str,
+    spent: int | None,
+    key: str | None,
+    now: datetime,
+    **context: Any,
+) -> dict[str, Any]:
+    """The columns of a queue answer's annotation row."""
+    return {
+        "project_id": lease.project_id,
+        "item_id": lease.item_id,
+        "member_id": member.id,
+        "label": encoded,
+        "source": QUEUE_SOURCE,
+        "reason": lease.reason,
+        "time_spent_ms": spent,
+        "idempotency_key": key,
+        "lease_id": lease.id,
+        "created_at": now,
+        **context,
+    }
+
+
+def _saved_annotation(
+    session: Session, annotation_id: int, values: dict[str, Any]
+) -> Annotation:
+    """The inserted annotation as a persistent object, without a SELECT: the row
+    is exactly what was inserted."""
+    annotation = Annotation(id=annotation_id, flag=None, note=None, **values)
+    make_transient_to_detached(annotation)
+    session.add(annotation)
+    return annotation
+
+
+def _pg_submit(
+    session: Session,
+    lease: Lease,
+    project: Project,
+    member: Member,
+    encoded: str,
+    spent: int | None,
+    key: str | None,
+    now: datetime,
+) -> tuple[Annotation, bool]:
+    """submit_annotation's writes on PostgreSQL: _PG_SUBMIT, then the final label.
+
+    The same outcomes in the same order as the SQLite path: a taken key is a
+    replay (or a misused key), a lease that another transaction ended first
+    removes the fresh annotation.
+    """
+    conn = _conn(session)
+    gold = item_gold(session, lease.item_id)  # read with the lease by the API
+    if gold is None:
+        role, gold_text = conn.execute(_ITEM_GOLD, {"item_id": lease.item_id}).one()
+    else:
+        role, gold_text = gold
+    provenance = _gold_check(project, role, gold_text, encoded)
+    row = conn.execute(
+        _PG_SUBMIT,
+        {
+            "p_project": project.id,
+            "p_item": lease.item_id,
+            "p_member": member.id,
+            "p_label": encoded,
+            "p_provenance": provenance,
+            "p_entry": lease.queue_entry_id,
+            "p_reason": lease.reason,
+            "p_time_spent_ms": spent,
+            "p_idempotency_key": key,
+            "p_lease": lease.id,
+            "p_now": now,
+        },
+    ).first()
+    if row is None:  # the key is taken: a replay, or a misused key
+        assert key is not None  # only the idempotency key is unique
+        if found := _replay(session, key, lease.id, member):
+            return found
+        raise _lost_race(session, lease.id, member, now, "submit")  # pragma: no cover
+    annotation_id, round_id, guideline_version, closed, target, rows = row
+    if not closed:
+        # Another transaction ended the lease first: a replay of this key, or an error.
+        conn.execute(_DELETE_ANNOTATION, {"annotation_id": annotation_id})
+        if key is not None and (found := _replay(session, key, lease.id, member)):
+            return found
+        raise _lost_race(session, lease.id, member, now, "submit") from None
+    values = _annotation_values(
+        lease,
+        member,
+        encoded,
+        spent,
+        key,
+        now,
+        provenance=provenance,
+        round_id=round_id,
+        guideline_version=guideline_version,
+    )
+    annotation = _saved_annotation(session, annotation_id, values)
+    if lease.queue_entry_id is not None:
+        # The statement's votes are those before its own: this one goes last
+        # among the votes (the highest id), before the flags.
+        earlier = [tuple(r) for r in rows or ()]
+        votes = [r for r in earlier if r[0] == 0]
+        votes.append((0, encoded, None))
+        votes += [r for r in earlier if r[0] != 0]
+        _route(session, project, lease.item_id, int(target), votes)
     return annotation, True
 
 

@@ -28,6 +28,7 @@ from labelwise.exceptions import (
 )
 from labelwise.service.store.schema import (
     MEMBER_ROLES,
+    Item,
     Lease,
     Member,
     Project,
@@ -42,6 +43,8 @@ __all__ = [
     "MEMBER_ROLES",
     "NotAuthenticated",
     "add_to_project",
+    "authenticate_lease",
+    "authenticate_project",
     "authenticate_token",
     "check_role",
     "create_member",
@@ -52,6 +55,7 @@ __all__ = [
     "get_visible_project",
     "hash_token",
     "is_member",
+    "item_gold",
     "join_project",
     "list_members",
     "list_visible_projects",
@@ -256,10 +260,46 @@ _VISIBLE_LEASE = (
     .where(Lease.id == bindparam("lease_id"))
 )
 _BY_TOKEN = select(Member).where(Member.token_hash == bindparam("token_hash"))
+# The hot paths (claim, submit) check the token and what it may see in one
+# query: the member by token, outer-joined to the project or lease asked for.
+_member_joined = (
+    exists()
+    .where(
+        ProjectMember.project_id == Project.id,
+        ProjectMember.member_id == Member.id,
+    )
+    .label("joined")
+)
+_TOKEN_AND_PROJECT = (
+    select(Member, Project, _member_joined)
+    .select_from(Member)
+    .outerjoin(Project, Project.name == bindparam("name"))
+    .where(Member.token_hash == bindparam("token_hash"))
+)
+_TOKEN_AND_LEASE = (
+    select(Member, Lease, Project, _member_joined, Item.role, Item.gold_label)
+    .select_from(Member)
+    .outerjoin(Lease, Lease.id == bindparam("lease_id"))
+    .outerjoin(Project, Project.id == Lease.project_id)
+    .outerjoin(Item, Item.id == Lease.item_id)
+    .where(Member.token_hash == bindparam("token_hash"))
+)
 
 
-def _checked(session: Session, *keep: object) -> set[tuple[str, int, int]]:
-    """This transaction's checks: ("member", project, member), ("lease", id, 0).
+class _Checks:
+    """What this transaction checked: memberships, loaded leases, gold answers."""
+
+    def __init__(self, transaction: object) -> None:
+        self.transaction = transaction
+        self.seen: set[tuple[str, int, int]] = set()
+        #: item id -> (role, gold_label), read with the lease (submit's gold check).
+        self.gold: dict[int, tuple[str, str | None]] = {}
+        #: Objects held until the transaction ends (the identity map is weak).
+        self.held: list[object] = []
+
+
+def _checks(session: Session, *keep: object) -> _Checks:
+    """This transaction's checks (a fresh record when the transaction is new).
 
     ``keep``: objects to hold until the transaction ends (the session's
     identity map holds its objects weakly; a use-case's ``session.get`` then
@@ -267,12 +307,16 @@ def _checked(session: Session, *keep: object) -> set[tuple[str, int, int]]:
     """
     transaction = session.get_transaction()
     stored = session.info.get(_CHECKED)
-    if stored is None or stored[0] is not transaction:
-        held: list[object] = []
-        stored = session.info[_CHECKED] = (transaction, set(), held)
-    stored[2].extend(keep)
-    checks: set[tuple[str, int, int]] = stored[1]
+    if stored is None or stored.transaction is not transaction:
+        stored = session.info[_CHECKED] = _Checks(transaction)
+    stored.held.extend(keep)
+    checks: _Checks = stored
     return checks
+
+
+def _checked(session: Session, *keep: object) -> set[tuple[str, int, int]]:
+    """This transaction's checks: ("member", project, member), ("lease", id, 0)."""
+    return _checks(session, *keep).seen
 
 
 def membership_checked(session: Session, project_id: int, member_id: int) -> bool:
@@ -285,6 +329,12 @@ def visible_lease_loaded(session: Session, lease_id: int) -> bool:
     return ("lease", lease_id, 0) in _checked(session)
 
 
+def item_gold(session: Session, item_id: int) -> tuple[str, str | None] | None:
+    """The role and gold label of ``item_id`` if this transaction read them
+    with its lease (:func:`authenticate_lease`), else None."""
+    return _checks(session).gold.get(item_id)
+
+
 def get_visible_project(*, session: Session, member: Member, name: str) -> Project:
     """Project ``name`` if ``member`` may see it; otherwise as if it did not exist."""
     row = session.execute(
@@ -295,11 +345,15 @@ def get_visible_project(*, session: Session, member: Member, name: str) -> Proje
         if row.joined:
             _checked(session).add(("member", project.id, member.id))
         return project
+    raise _no_project(session, member, name)
+
+
+def _no_project(session: Session, member: Member, name: str) -> NotFoundError:
     names = [p.name for p in list_visible_projects(session=session, member=member)]
     yours = (
         f"Your projects: {', '.join(names)}." if names else "You have no projects yet."
     )
-    raise NotFoundError(
+    return NotFoundError(
         f"No project named {name!r} among your projects. {yours}",
         hint="Check the name, or ask an admin or the project's lead to add you.",
     )
@@ -317,10 +371,22 @@ def get_visible_lease(*, session: Session, member: Member, lease_id: int) -> Lea
         if row.joined:
             checks.add(("member", lease.project_id, member.id))
         return lease
-    raise NotFoundError(
+    raise _no_lease(lease_id)
+
+
+def _no_lease(lease_id: int) -> NotFoundError:
+    return NotFoundError(
         f"No lease with id {lease_id} in your projects.",
         hint="Use the lease_id returned when you claimed the item "
         "(POST /api/v1/projects/{project}/next).",
+    )
+
+
+def _not_authenticated() -> NotAuthenticated:
+    return NotAuthenticated(
+        "Expected a valid API token (Authorization: Bearer TOKEN). The token "
+        "given is unknown, revoked or belongs to a deactivated member.",
+        hint="Ask an admin for a new token (`labelwise user token NAME`).",
     )
 
 
@@ -330,12 +396,60 @@ def authenticate_token(*, session: Session, token: str) -> Member:
     if token:
         member = session.scalar(_BY_TOKEN, {"token_hash": hash_token(token)})
     if member is None or not member.active:
-        raise NotAuthenticated(
-            "Expected a valid API token (Authorization: Bearer TOKEN). The token "
-            "given is unknown, revoked or belongs to a deactivated member.",
-            hint="Ask an admin for a new token (`labelwise user token NAME`).",
-        )
+        raise _not_authenticated()
     return member
+
+
+def authenticate_project(
+    *, session: Session, token: str, name: str
+) -> tuple[Member, Project]:
+    """:func:`authenticate_token` then :func:`get_visible_project`, in one query.
+
+    The same checks, errors and precedence (401 before 404); the token is
+    looked up in the same transaction as the work it authorises, never cached.
+    """
+    row = None
+    if token:
+        row = session.execute(
+            _TOKEN_AND_PROJECT, {"token_hash": hash_token(token), "name": name}
+        ).first()
+    if row is None or not row[0].active:
+        raise _not_authenticated()
+    member: Member = row[0]
+    project: Project | None = row[1]
+    if project is None or not (member.role == "admin" or row.joined):
+        raise _no_project(session, member, name)
+    if row.joined:
+        _checked(session).add(("member", project.id, member.id))
+    return member, project
+
+
+def authenticate_lease(
+    *, session: Session, token: str, lease_id: int
+) -> tuple[Member, Lease]:
+    """:func:`authenticate_token` then :func:`get_visible_lease`, in one query.
+
+    The same checks, errors and precedence (401 before 404). The lease's
+    item role and gold label come with it, for the gold check of a submit
+    (:func:`item_gold`) in this transaction.
+    """
+    row = None
+    if token:
+        row = session.execute(
+            _TOKEN_AND_LEASE, {"token_hash": hash_token(token), "lease_id": lease_id}
+        ).first()
+    if row is None or not row[0].active:
+        raise _not_authenticated()
+    member: Member = row[0]
+    lease: Lease | None = row[1]
+    if lease is None or not (member.role == "admin" or row.joined):
+        raise _no_lease(lease_id)
+    checks = _checks(session, row[2])
+    checks.seen.add(("lease", lease.id, 0))
+    if row.joined:
+        checks.seen.add(("member", lease.project_id, member.id))
+    checks.gold[lease.item_id] = (row.role, row.gold_label)
+    return member, lease
 
 
 def verify_password(*, session: Session, name: str, password: str) -> Member:

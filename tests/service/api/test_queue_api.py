@@ -145,11 +145,11 @@ def test_skip_flag_renew_undo_and_status(client, team, app):
 
 
 def test_expired_lease_is_409_lease_expired(client, team, app):
-    from datetime import timedelta
+    from datetime import UTC, datetime, timedelta
 
     ana = bearer(team["ana"])
     claimed = client.post(f"{API}/projects/tickets/next", headers=ana).json()
-    later = get_now() + timedelta(hours=2)
+    later = datetime.now(UTC) + timedelta(hours=2)
     app.dependency_overrides[get_now] = lambda: later
     try:
         response = client.post(
@@ -177,3 +177,35 @@ def test_someone_elses_lease_is_403_and_unknown_lease_404(client, team):
     assert_canonical_error(response, 404, "not_found")
     response = client.post(f"{API}/leases/0/skip", headers=bearer(team["ana"]))
     assert_canonical_error(response, 422, "invalid_request")
+
+
+def test_claim_and_submit_check_the_token_in_every_request(client, team, app, world):
+    """The hot paths read the token with the project or lease, in the request's
+    own transaction: no cache, so a new token, a deactivation or a removal from
+    the project is refused on the very next request, 401 before 404."""
+    from labelwise.service.store.engine import transaction
+    from labelwise.service.store.members import rotate_token, update_member
+
+    ana, bo = bearer(team["ana"]), bearer(team["bo"])
+    claimed = client.post(f"{API}/projects/tickets/next", headers=ana).json()
+    answer = f"{API}/leases/{claimed['lease_id']}/annotation"
+    with transaction(app.state.session_factory) as session:
+        _, fresh = rotate_token(session=session, member="ana")
+    for response in (
+        client.post(f"{API}/projects/tickets/next", headers=ana),
+        client.post(f"{API}/projects/nowhere/next", headers=ana),
+        client.post(answer, json={"label": "bug"}, headers=ana),
+        client.post(f"{API}/leases/999999/annotation", json={"label": "bug"}),
+    ):
+        assert_canonical_error(response, 401, "not_authenticated")
+    saved = client.post(answer, json={"label": "bug"}, headers=bearer(fresh))
+    assert saved.status_code == 201, saved.text
+
+    missing = client.post(f"{API}/projects/nowhere/next", headers=bo)
+    assert "Your projects: tickets." in assert_canonical_error(missing, 404)["message"]
+    assert_canonical_error(
+        client.post(answer, json={"label": "bug"}, headers=bo), 403, "permission_denied"
+    )
+    with transaction(app.state.session_factory) as session:
+        update_member(session=session, member="bo", active=False)
+    assert_canonical_error(client.post(f"{API}/projects/tickets/next", headers=bo), 401)

@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text, update
 
 from labelwise.policy import BatchPolicy, CapRule
 from labelwise.service.queue import claim_next, enqueue_round, submit_annotation
@@ -225,3 +225,100 @@ def test_concurrent_replays_of_one_submit_save_one_annotation(factory):
             )
         ).one()
     assert tuple(entry) == (0, 1)
+
+
+# ------------------------------------------------ PostgreSQL: entries being claimed
+
+
+def _claim(factory, project_id: int, member_id: int):
+    with transaction(factory) as session:
+        return claim_next(
+            session=session,
+            project=session.get(Project, project_id),
+            member=session.get(Member, member_id),
+            now=NOW,
+            ttl_seconds=TTL,
+        )
+
+
+def _lock_entry_of_rank(factory, project_id: int, rank: int):
+    """An open transaction holding the row lock of the entry at ``rank`` (as a
+    claim in flight does between its UPDATE and its COMMIT); roll it back."""
+    session = factory()
+    session.begin()
+    session.execute(
+        select(QueueEntry.id)
+        .where(QueueEntry.project_id == project_id, QueueEntry.rank == rank)
+        .with_for_update()
+    ).one()
+    return session
+
+
+def _lock_waiters(factory) -> int:
+    with transaction(factory) as session:
+        return session.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+
+
+def test_a_claim_passes_over_an_entry_another_claim_is_taking(factory, store_url):
+    """PostgreSQL: the rank-1 entry is locked by a claim in flight; the next
+    claim takes rank 2 at once instead of waiting (FOR UPDATE SKIP LOCKED)."""
+    if not store_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one write transaction at a time")
+    project_id, member_ids = setup_queue(factory, overlap_rate=0.0)
+    holder = _lock_entry_of_rank(factory, project_id, 1)
+    try:
+        with transaction(factory) as session:
+            # Waiting for the lock would fail this test instead of hanging it.
+            session.execute(text("SET LOCAL lock_timeout = '5s'"))
+            got = claim_next(
+                session=session,
+                project=session.get(Project, project_id),
+                member=session.get(Member, member_ids[0]),
+                now=NOW,
+                ttl_seconds=TTL,
+            )
+    finally:
+        holder.rollback()
+        holder.close()
+    assert got and got.external_id == "i1"
+    # The passed-over entry is the next claim's.
+    assert _claim(factory, project_id, member_ids[1]).external_id == "i0"
+
+
+def test_a_claim_waits_when_every_entry_it_could_take_is_being_claimed(
+    factory, store_url
+):
+    """PostgreSQL: the one open entry is locked by a claim that then fails;
+    the next claim waits for it and gets it, never a false "exhausted"."""
+    if not store_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one write transaction at a time")
+    project_id, member_ids = setup_queue(factory, overlap_rate=0.0)
+    with transaction(factory) as session:  # all but the rank-1 entry are done
+        session.execute(
+            update(QueueEntry)
+            .where(QueueEntry.project_id == project_id, QueueEntry.rank > 1)
+            .values(done=QueueEntry.target)
+        )
+    holder = _lock_entry_of_rank(factory, project_id, 1)
+    results = []
+    waiter = threading.Thread(
+        target=lambda: results.append(_claim(factory, project_id, member_ids[0]))
+    )
+    waiter.start()
+    try:
+        for _ in range(600):  # until the claim waits on the lock (at most ~60 s)
+            if _lock_waiters(factory):
+                break
+            waiter.join(timeout=0.1)
+        assert _lock_waiters(factory) == 1, "the claim did not wait for the entry"
+    finally:
+        holder.rollback()
+        holder.close()
+        waiter.join(timeout=60)
+    assert not waiter.is_alive()
+    assert results and results[0] and results[0].external_id == "i0"

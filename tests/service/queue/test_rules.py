@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -773,3 +774,42 @@ def test_results_are_frozen():
     with pytest.raises(AttributeError):
         got.item_id = 2  # type: ignore[misc]
     assert math.isclose(CapRule().min_normal_share, 0.2)
+
+
+@SLOW
+@given(
+    cands=st.lists(
+        st.tuples(
+            REASONS,
+            st.integers(1, 3),
+            st.integers(0, 3),
+            st.integers(0, 3),
+        ),
+        max_size=12,
+    ),
+    seen=st.sets(st.integers(0, 11), max_size=6),
+    hard_today=st.integers(0, 6),
+    normal_today=st.integers(0, 6),
+    caps=CAPS,
+)
+def test_ranked_choices_are_what_choose_next_takes_one_after_another(
+    cands, seen, hard_today, normal_today, caps
+):
+    """choose_next takes the first ranked choice; marked full, the next one; and
+    it answers NoAssignment exactly when no choice is left."""
+    window = [
+        Candidate(item_id, 10 * (12 - item_id), reason, t, active_leases=a, done=d)
+        for item_id, (reason, t, a, d) in enumerate(cands)
+    ]
+    state = CapState(hard_today=hard_today, normal_today=normal_today)
+    choices = queue.ranked_choices(window, seen_item_ids=seen, state=state, caps=caps)
+    assert [c.rank for c in choices] == sorted(c.rank for c in choices)
+    for expected in choices:
+        got = _choose(window, seen=seen, state=state, caps=caps)
+        assert isinstance(got, Assignment) and got.item_id == expected.item_id
+        full = expected.target - expected.done
+        window = [
+            replace(c, active_leases=full) if c.item_id == got.item_id else c
+            for c in window
+        ]
+    assert isinstance(_choose(window, seen=seen, state=state, caps=caps), NoAssignment)

@@ -623,6 +623,57 @@ def test_expire_leases_is_set_based(session_factory):
     submit(session_factory, third.lease_id, m["cid"], now=NOW + timedelta(seconds=700))
 
 
+def test_a_claim_expires_every_stale_lease_and_sees_the_room_they_free(
+    session_factory,
+):
+    """The claim's own expiry (one statement on PostgreSQL) frees both stale
+    leases of an entry, and the same claim can take the room they left."""
+    spec = policy(overlap_k=3, overlap_rate=1.0)
+    members = ("ann", "bob", "cid", "dan")
+    pid, m = setup(session_factory, ["random"], spec=spec, members=members)
+    for name in ("ann", "bob"):
+        claim(session_factory, pid, m[name])
+    claim(session_factory, pid, m["cid"], ttl=5000)
+    later = NOW + timedelta(seconds=TTL)
+    got = claim(session_factory, pid, m["dan"], now=later)
+    assert isinstance(got, ClaimResult) and got.external_id == "i0"
+    assert entries(session_factory)["i0"] == (3, 2, 0, "open")
+    statuses = rows(session_factory, Lease.member_id, Lease.status)
+    assert sorted(status for _, status in statuses) == [
+        "active",
+        "active",
+        "expired",
+        "expired",
+    ]
+
+
+def test_taking_an_item_the_member_holds_changes_nothing(session_factory):
+    """``_take`` on an item the member already holds (a race between two of
+    their own claims) answers "seen" and leaves the entry's count as it was."""
+    from labelwise.service.queue.rules import Assignment
+    from labelwise.service.queue.service import _take
+
+    spec = policy(overlap_k=2, overlap_rate=1.0)
+    pid, m = setup(session_factory, ["random"], spec=spec)
+    got = claim(session_factory, pid, m["ann"])
+    before = entries(session_factory)["i0"]
+    with transaction(session_factory) as session:
+        entry_id = session.scalar(select(QueueEntry.id))
+        again = Assignment(got.item_id, m["ann"], "random", "normal", 1, NOW)
+        outcome = _take(
+            session,
+            session.get(Project, pid),
+            session.get(Member, m["ann"]),
+            again,
+            entry_id,
+            NOW,
+            NOW + timedelta(seconds=TTL),
+        )
+    assert outcome == "seen"
+    assert entries(session_factory)["i0"] == before == (2, 1, 0, "open")
+    assert rows(session_factory, func.count(Lease.id)) == [(1,)]
+
+
 def test_renew_extends_and_never_shortens(session_factory):
     pid, m = setup(session_factory)
     got = claim(session_factory, pid, m["ann"])

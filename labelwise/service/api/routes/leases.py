@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Response, status
+from sqlalchemy.orm import Session
 
 from labelwise.service.api.deps import (
     CurrentMember,
     LeaseDep,
+    LeaseId,
     NowDep,
     SessionDep,
+    SessionFactoryDep,
     SettingsDep,
+    TokenDep,
+    in_write_transaction,
 )
 from labelwise.service.api.errors import error_responses
 from labelwise.service.api.schemas import (
@@ -24,6 +31,8 @@ from labelwise.service.queue.service import (
     skip_lease,
     submit_annotation,
 )
+from labelwise.service.store.members import authenticate_lease
+from labelwise.service.store.schema import Annotation
 
 __all__ = ["router"]
 
@@ -42,15 +51,35 @@ router = APIRouter(tags=["leases"], responses=error_responses(401, 403, 404, 409
         **error_responses(400),
     },
 )
-def submit(
+async def submit(
     body: AnnotationCreate,
-    session: SessionDep,
-    member: CurrentMember,
-    lease: LeaseDep,
+    factory: SessionFactoryDep,
+    token: TokenDep,
+    lease_id: LeaseId,
     now: NowDep,
 ) -> Response:
     """Save the caller's answer for a leased item (201; 200 on a replayed key)."""
-    annotation, created = submit_annotation(
+    annotation, created = await in_write_transaction(
+        factory, _submit, token, lease_id, body, now
+    )
+    # Committed; serialised once (FastAPI would validate a returned model again).
+    return Response(
+        AnnotationPublic.from_annotation(annotation).model_dump_json(),
+        status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        media_type="application/json",
+    )
+
+
+def _submit(
+    session: Session, token: str, lease_id: int, body: AnnotationCreate, now: datetime
+) -> tuple[Annotation, bool]:
+    """The submit's transaction: token and lease in one query, then the answer.
+
+    The same checks as :data:`CurrentMember` and :data:`LeaseDep` (401, then
+    404 for a lease outside the caller's projects), on one worker thread.
+    """
+    member, lease = authenticate_lease(session=session, token=token, lease_id=lease_id)
+    return submit_annotation(
         session=session,
         lease_id=lease.id,
         member=member,
@@ -58,12 +87,6 @@ def submit(
         time_spent_ms=body.time_spent_ms,
         idempotency_key=body.idempotency_key,
         now=now,
-    )
-    # Serialised once (FastAPI would validate a returned model again).
-    return Response(
-        AnnotationPublic.from_annotation(annotation).model_dump_json(),
-        status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
-        media_type="application/json",
     )
 
 

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Response, status
+from sqlalchemy.orm import Session
 
 from labelwise.service.api.deps import (
     CurrentMember,
     NowDep,
     ProjectDep,
+    ProjectName,
     SessionDep,
+    SessionFactoryDep,
     SettingsDep,
+    TokenDep,
+    in_write_transaction,
 )
 from labelwise.service.api.errors import error_responses
 from labelwise.service.api.schemas import (
@@ -19,7 +26,13 @@ from labelwise.service.api.schemas import (
     QueueStatusPublic,
 )
 from labelwise.service.queue.rules import NoAssignment
-from labelwise.service.queue.service import claim_next, queue_status, undo_last
+from labelwise.service.queue.service import (
+    ClaimResult,
+    claim_next,
+    queue_status,
+    undo_last,
+)
+from labelwise.service.store.members import authenticate_project
 
 __all__ = ["REASON_HEADER", "router"]
 
@@ -40,21 +53,18 @@ router = APIRouter(tags=["queue"], responses=error_responses(401, 403, 404))
         **error_responses(409),
     },
 )
-def claim(
-    session: SessionDep,
-    member: CurrentMember,
-    project: ProjectDep,
+async def claim(
+    factory: SessionFactoryDep,
+    token: TokenDep,
+    project: ProjectName,
     settings: SettingsDep,
     now: NowDep,
-) -> ClaimPublic | Response:
+) -> Response:
     """Lease the caller's next item of the project (200), or 204 when none is left."""
-    result = claim_next(
-        session=session,
-        project=project,
-        member=member,
-        now=now,
-        ttl_seconds=settings.lease_ttl_seconds,
+    result = await in_write_transaction(
+        factory, _claim, token, project, now, settings.lease_ttl_seconds
     )
+    # Committed: serialise outside the transaction (its row locks are gone).
     if isinstance(result, NoAssignment):
         return Response(
             status_code=status.HTTP_204_NO_CONTENT,
@@ -71,6 +81,24 @@ def claim(
         reason=result.reason,
     )
     return Response(body.model_dump_json(), media_type="application/json")
+
+
+def _claim(
+    session: Session, token: str, name: str, now: datetime, ttl_seconds: float
+) -> ClaimResult | NoAssignment:
+    """The claim's transaction: token and project in one query, then the claim.
+
+    The same checks as :data:`CurrentMember` and :data:`ProjectDep` (401, then
+    404 for a project the caller may not see), on one worker thread.
+    """
+    member, project = authenticate_project(session=session, token=token, name=name)
+    return claim_next(
+        session=session,
+        project=project,
+        member=member,
+        now=now,
+        ttl_seconds=ttl_seconds,
+    )
 
 
 @router.post("/projects/{project}/undo", responses=error_responses(409))
