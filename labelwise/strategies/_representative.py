@@ -605,16 +605,20 @@ class WeightedClusters(Strategy):
     def preselect(
         self, context: ScoringContext, *, n_keep: int, index: IndexArray
     ) -> IndexArray | None:
-        """The ``max(candidate_factor * n_keep, min_candidates)`` most uncertain rows.
+        """The ``max(factor * n_keep, min_candidates + n_keep)`` most uncertain rows.
 
-        The candidates of a batch of ``b' <= n_keep`` slots with up to
-        ``n_keep - b'`` rows already chosen are among them (ties by index).
+        ``factor`` is ``candidate_factor``. A batch of ``b' <= n_keep`` slots
+        with up to ``n_keep - b'`` rows already chosen takes as candidates the
+        ``max(factor * b', min_candidates)`` most uncertain rows not chosen;
+        they are among these (ties by index). With the floor, the chosen rows
+        can push up to ``n_keep - 1`` rows below it into the candidates, hence
+        ``min_candidates + n_keep``.
         """
         from labelwise._rowkeys import top_rows
 
         assert context.probas is not None
         u = _uncertainty(context.probas, self.uncertainty, owner="WeightedClusters")
-        size = max(self.candidate_factor * n_keep, self.min_candidates)
+        size = max(self.candidate_factor * n_keep, self.min_candidates + n_keep)
         return top_rows(u, np.zeros_like(u), index, size)
 
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from labelwise._rowkeys import row_keys, smallest_keys, top_rows
 from labelwise.policy import BatchPolicy, MixComponent, build_batch, get_policy
 from labelwise.scale import PoolChunk, make_plan, reduce_chunk, select_chunked
-from labelwise.strategies import ScoringContext
+from labelwise.strategies import ScoringContext, entropy
 
 POLICIES = {
     "default": get_policy("default"),
@@ -17,6 +17,18 @@ POLICIES = {
         components=(
             MixComponent("representative", "representative", 0.5),
             MixComponent("uncertain", "entropy", 0.4),
+        ),
+        random_fraction=0.1,
+    ),
+    # The default's shape with a small CLUE floor, so that a few hundred rows
+    # are enough for the shortlist to leave rows out.
+    "clue": BatchPolicy(
+        components=(
+            MixComponent(
+                "diverse", "weighted_clusters", 0.4, params={"min_candidates": 40}
+            ),
+            MixComponent("uncertain", "representative", 0.4),
+            MixComponent("failure", "error_driven", 0.1),
         ),
         random_fraction=0.1,
     ),
@@ -154,13 +166,15 @@ def test_chunked_equals_in_memory_with_the_fast_kmeans(policy, monkeypatch):
 
 
 @settings(max_examples=40, deadline=None)
-@given(setups())
-def test_pointwise_policies_lose_nothing_to_the_shortlist(s):
-    """With only pointwise components, the shortlist's batch is the full pool's."""
+@given(setups(), st.sampled_from(["pointwise", "representative", "clue"]))
+def test_policies_without_geometry_lose_nothing_to_the_shortlist(s, name):
+    """Pointwise and candidate-clustering components (the default's kind: no
+    k-center, cluster quotas or density over the sample) lose nothing to the
+    shortlist: its batch is the full pool's."""
     probas, X, X_labeled, correct = make_pool(
         s["n"], s["k"], s["pool_seed"], ties=s["ties"]
     )
-    policy = POLICIES["pointwise"]
+    policy = POLICIES[name]
     context = ScoringContext(
         probas=probas, X=X, X_labeled=X_labeled, labeled_correct=correct
     )
@@ -170,6 +184,44 @@ def test_pointwise_policies_lose_nothing_to_the_shortlist(s):
     full = build_batch(
         policy, context, batch_size=s["batch"], rng=s["seed"], sample_size=s["n"]
     )
+    np.testing.assert_array_equal(small.positions, full.positions)
+    assert small.strategies == full.strategies
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_clue_loses_nothing_to_the_shortlist(seed):
+    """CLUE at its real floor (3,000 candidates) on a pool 100 times the sample.
+
+    The control slice sits in the sample and is chosen first, so CLUE's
+    candidates reach below its 3,000 most uncertain rows; its preselection
+    keeps ``min_candidates + batch_size`` rows for that.
+    """
+    probas, X, X_labeled, correct = make_pool(20_000, 3, 10 + seed)
+    context = ScoringContext(
+        probas=probas, X=X, X_labeled=X_labeled, labeled_correct=correct
+    )
+    policy = BatchPolicy(  # issue #10's cand_blend
+        components=(
+            MixComponent("diverse", "weighted_clusters", 0.4),
+            MixComponent("uncertain", "representative", 0.4),
+            MixComponent("failure", "error_driven", 0.1),
+        ),
+        random_fraction=0.1,
+    )
+    small = build_batch(policy, context, batch_size=40, rng=seed, sample_size=200)
+    full = build_batch(policy, context, batch_size=40, rng=seed, sample_size=20_000)
+    assert small.counts_by_reason() == {
+        "random": 4,
+        "diverse": 16,
+        "uncertain": 16,
+        "failure": 4,
+    }
+    # The case that needs the + batch_size: control-slice rows among CLUE's
+    # 3,000 most uncertain, so its candidates reach below them.
+    top = set(np.argsort(-entropy(probas), kind="stable")[:3000].tolist())
+    control = small.positions[np.asarray(small.reasons) == "random"]
+    assert any(int(p) in top for p in control)
+    # Scores may differ: error_driven scales by the median over what it sees.
     np.testing.assert_array_equal(small.positions, full.positions)
     assert small.strategies == full.strategies
 
