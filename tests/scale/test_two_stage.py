@@ -128,14 +128,15 @@ def test_chunked_equals_in_memory(s):
 
 @pytest.mark.parametrize("policy", ["default", "representative"])
 def test_chunked_equals_in_memory_with_the_fast_kmeans(policy, monkeypatch):
-    """Above EXACT_KMEANS_LIMIT the chunked and in-memory paths still agree."""
+    """Above the exact k-means limits the chunked and in-memory paths still agree."""
     from labelwise.strategies import _representative
 
     fast = []
     real = _representative._fit_kmeans_fast
 
     def spy(points, n_clusters, **kwargs):
-        fast.append(points.shape[0] * n_clusters)
+        weighted = kwargs.get("sample_weight") is not None
+        fast.append((points.shape[0] * n_clusters, weighted))
         return real(points, n_clusters, **kwargs)
 
     monkeypatch.setattr(_representative, "_fit_kmeans_fast", spy)
@@ -144,11 +145,19 @@ def test_chunked_equals_in_memory_with_the_fast_kmeans(policy, monkeypatch):
     context = ScoringContext(
         probas=probas, X=X, X_labeled=X_labeled, labeled_correct=correct
     )
-    # Batch 500: the representative component gets 300 slots in the default
-    # (250 in the other policy), 10 candidates each: 900,000 > 90,000.
+    # Batch 500. Default: CLUE gets 180 slots over max(10 x 180, 3,000)
+    # candidates (540,000 > WEIGHTED_EXACT_LIMIT), representative 180 over
+    # 1,800 (324,000 > EXACT_KMEANS_LIMIT). Other policy: representative 250
+    # slots over 2,500 (625,000).
     common = {"batch_size": 500, "rng": 4, "sample_size": 1500}
     whole = build_batch(POLICIES[policy], context, ids=ids, **common)
-    assert fast and min(fast) > _representative.EXACT_KMEANS_LIMIT
+    unweighted = [size for size, weighted in fast if not weighted]
+    assert unweighted and min(unweighted) > _representative.EXACT_KMEANS_LIMIT
+    weighted = [size for size, weighted in fast if weighted]
+    if policy == "default":
+        assert weighted and min(weighted) > _representative.WEIGHTED_EXACT_LIMIT
+    else:
+        assert not weighted
     in_chunks = build_batch(
         POLICIES[policy], context, ids=ids, chunk_size=2500, **common
     )
@@ -189,8 +198,8 @@ def test_policies_without_geometry_lose_nothing_to_the_shortlist(s, name):
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_clue_loses_nothing_to_the_shortlist(seed):
-    """CLUE at its real floor (3,000 candidates) on a pool 100 times the sample.
+def test_default_policy_loses_nothing_to_the_shortlist(seed):
+    """At its real CLUE floor (3,000 candidates) on a pool 100 times the sample.
 
     The control slice sits in the sample and is chosen first, so CLUE's
     candidates reach below its 3,000 most uncertain rows; its preselection
@@ -200,14 +209,7 @@ def test_clue_loses_nothing_to_the_shortlist(seed):
     context = ScoringContext(
         probas=probas, X=X, X_labeled=X_labeled, labeled_correct=correct
     )
-    policy = BatchPolicy(  # issue #10's cand_blend
-        components=(
-            MixComponent("diverse", "weighted_clusters", 0.4),
-            MixComponent("uncertain", "representative", 0.4),
-            MixComponent("failure", "error_driven", 0.1),
-        ),
-        random_fraction=0.1,
-    )
+    policy = get_policy("default")
     small = build_batch(policy, context, batch_size=40, rng=seed, sample_size=200)
     full = build_batch(policy, context, batch_size=40, rng=seed, sample_size=20_000)
     assert small.counts_by_reason() == {
@@ -239,13 +241,18 @@ def test_shortlist_is_small_and_holds_the_control_sample():
     )
     chunk = PoolChunk(index=np.arange(20_000), probas=probas, X=X)
     short = reduce_chunk(plan, chunk)
-    # 500 sampled + the default's preselections: representative keeps its
-    # candidate_factor (10) x 50 most uncertain, error_driven its top 50.
-    assert 500 <= len(short) <= 500 + 10 * 50 + 50
+    # 500 sampled + the default's preselections: weighted_clusters (CLUE)
+    # keeps its max(10 x 50, min_candidates 3,000 + 50) most uncertain by
+    # entropy, representative its candidate_factor (10) x 50 most uncertain by
+    # margin, error_driven its top 50.
+    assert 500 + 3050 <= len(short) <= 500 + 3050 + 10 * 50 + 50
     assert np.all(np.diff(short.index) > 0)
     keys = row_keys(plan.key_seed, np.arange(20_000))
     sample = smallest_keys(keys, np.arange(20_000), 500)
-    assert set(sample.tolist()) <= set(short.index.tolist())
+    kept = set(short.index.tolist())
+    assert set(sample.tolist()) <= kept
+    clue = np.argsort(-entropy(probas), kind="stable")[:3050]
+    assert set(clue.tolist()) <= kept
 
 
 def test_pool_within_the_sample_is_its_own_shortlist():
