@@ -27,7 +27,8 @@ def _describe(name: str, summary: RoundSummary) -> list[str]:
 
         lines.append(
             f"  model    none (cold start: fewer than {DEFAULT_MIN_LABELS} final "
-            "labels of 2+ classes); picks from random and geometry only"
+            "labels of 2+ classes); strategies that need a model hand their "
+            "slots on, to geometry or to random"
         )
     else:
         metrics = summary.metrics
@@ -96,7 +97,8 @@ def round_command(
     """Train on the final labels, score the unlabeled pool and record the next batch.
 
     With fewer than 10 final labels of 2+ classes the round starts cold: no
-    model, the batch comes from the random slice and geometry (docs/rounds.md).
+    model, so strategies that need one hand their share on to geometry or to
+    random; the default policy's batch is then all random (docs/rounds.md).
     The pool's scores are cached per model version in the data folder
     (LABELWISE_DATA_DIR, default labelwise-data beside the SQLite file).
     """

@@ -67,27 +67,44 @@ def _single_policy(strategy: str, reason: str) -> BatchPolicy:
 def _default_policy() -> BatchPolicy:
     """The default mix, defined here and nowhere else.
 
-    10 % random control slice, 60 % uncertain (``representative``: the most
-    uncertain items by margin, spread over k-means clusters, as CLUE does), 20 %
-    diverse (k-center), 10 % failure-driven (its share cycles back to the
-    representative component until failures or misclassified labels exist).
+    In spec order: 40 % ``diverse`` by ``weighted_clusters`` (CLUE: k-means
+    over the most uncertain items weighted by their entropy, the item nearest
+    each centre), 40 % ``uncertain`` by ``representative`` (the most uncertain
+    item by margin of each k-means cluster of the uncertain candidates), 10 %
+    ``failure`` by ``error_driven`` and a 10 % random control slice. Slots a
+    component cannot fill pass to the next one in spec order; the failure
+    share, last, cycles back to CLUE until failures or misclassified labels
+    exist. Both clustering components need a model and geometry features: at
+    cold start they hand every slot on, to ``error_driven`` when the project
+    has failure items (the batch is then 90 % ``failure``), else to random
+    fill (the batch is all random).
 
-    Chosen from issue #10's table (``bench/README.md``, 20 paired seeds, same
-    model, splits and seeds as random, the library's strategies and
-    scikit-activeml's CoreSet, TypiClust, BADGE and CLUE): the issue #2 mix
-    (60 % top-k margin) was +1.7 AULC points over random on digits but 1.2
-    points below CLUE (p < 0.001); swapping top-k margin for
-    representative-within-uncertainty gains +0.81 points on digits (p < 0.001,
-    Wilcoxon) and is level with it elsewhere (breast_cancer clean and with 30 %
-    label noise). The reason stays ``uncertain`` so round summaries keep their
-    meaning. Rejected: information density (worse on digits and TREC), a 20 %
-    control slice (no gain). Change the default only here, and only with a new
-    table.
+    The order matters: CLUE picks first, so the typical items of the uncertain
+    regions are taken before ``representative`` takes the most uncertain item
+    of each of its clusters among what is left.
+
+    The CLUE share is recorded as ``diverse`` on purpose. The label queue's
+    per-annotator caps (:class:`~labelwise.policy.CapRule`) count only the hard
+    reasons (``CapRule.HARD_REASONS``: uncertain, failure, committee,
+    representative); CLUE's picks are typical items, not the hardest ones, so
+    they count as normal work. That keeps half of every model round's batch
+    normal (10 % random + 40 % diverse, against 30 % under the previous
+    default), so
+    a round still holds the normal items an annotator needs before the caps
+    (``max_hard_per_day``, ``min_normal_share``) let more hard ones through.
+
+    Chosen from issue #10's table (bench/README.md).
+
+    History: issue #2's mix (60 % top-k margin, 20 % k-center, 10 %
+    error-driven, 10 % random); issue #10 swapped top-k margin for
+    ``representative`` at the same shares; this blend replaces k-center and
+    a third of the representative share with CLUE. Change the default only here,
+    and only with a new table.
     """
     return BatchPolicy(
         components=(
-            MixComponent("uncertain", "representative", 0.6),
-            MixComponent("diverse", "kcenter", 0.2),
+            MixComponent("diverse", "weighted_clusters", 0.4),
+            MixComponent("uncertain", "representative", 0.4),
             MixComponent("failure", "error_driven", 0.1),
         ),
         random_fraction=0.1,
@@ -126,7 +143,7 @@ _MIXED: dict[str, tuple[Callable[[], BatchPolicy], frozenset[str]]] = {
     "buckets_mix": (_buckets_mix_policy, frozenset({"confidence_buckets", "margin"})),
     "default": (
         _default_policy,
-        frozenset({"representative", "kcenter", "error_driven"}),
+        frozenset({"weighted_clusters", "representative", "error_driven"}),
     ),
 }
 

@@ -9,8 +9,10 @@ down to the rows that can still matter (:func:`reduce_chunk`):
 - per component whose strategy can tell from one chunk
   (:meth:`Strategy.preselect`): its best ``batch_size`` rows (top-k by score for
   pointwise scorers, the first rows of each confidence bucket, the
-  ``candidate_factor * batch_size`` most uncertain for representative), and with
-  class quotas the best ``batch_size`` of each predicted class.
+  ``candidate_factor * batch_size`` most uncertain for representative, the
+  ``max(candidate_factor * batch_size, min_candidates + batch_size)`` most
+  uncertain for weighted_clusters), and with class quotas the best
+  ``batch_size`` of each predicted class.
 
 Shortlists merge by concatenating and reducing again, in any order and any
 grouping, and the result is the shortlist of the whole pool. The batch is then

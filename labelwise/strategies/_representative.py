@@ -77,12 +77,12 @@ DEFAULT_BATCH = 10
 #: exact k-means (``n_init`` greedy k-means++ restarts, Lloyd to convergence).
 #: Above it the fit is :func:`labelwise.strategies._diversity._fit_kmeans_fast`
 #: (one plain k-means++ seeding, at most 5 Lloyd iterations). 90,000 keeps
-#: every representative fit of issue #10's efficiency table exact: the default
-#: policy's at batches 5 to 150 (at most 90 clusters over 900 candidates,
-#: 81,000) and the single-strategy ``representative`` runs at batches 10 and 50
-#: (at most 25,000). Batch 1,000 of the default policy (600 clusters over 6,000
-#: candidates, 3.6 M; 100 over 1,000 when the failure share is handed on) takes
-#: the fast path.
+#: every representative fit of issue #10's efficiency table exact: the previous
+#: default policy's at batches 5 to 150 (at most 90 clusters over 900
+#: candidates, 81,000; the current default's at most 60 over 600) and the
+#: single-strategy ``representative`` runs at batches 10 and 50 (at most
+#: 25,000). Batch 1,000 of the default policy (400 clusters over 4,000
+#: candidates, 1.6 M) takes the fast path.
 EXACT_KMEANS_LIMIT = 90_000
 #: The same for :func:`weighted_cluster_scores`: 250,000 covers issue #10's
 #: benchmark (at most 60 clusters over 3,000 candidates), so its results stand.
@@ -605,16 +605,20 @@ class WeightedClusters(Strategy):
     def preselect(
         self, context: ScoringContext, *, n_keep: int, index: IndexArray
     ) -> IndexArray | None:
-        """The ``max(candidate_factor * n_keep, min_candidates)`` most uncertain rows.
+        """The ``max(factor * n_keep, min_candidates + n_keep)`` most uncertain rows.
 
-        The candidates of a batch of ``b' <= n_keep`` slots with up to
-        ``n_keep - b'`` rows already chosen are among them (ties by index).
+        ``factor`` is ``candidate_factor``. A batch of ``b' <= n_keep`` slots
+        with up to ``n_keep - b'`` rows already chosen takes as candidates the
+        ``max(factor * b', min_candidates)`` most uncertain rows not chosen;
+        they are among these (ties by index). With the floor, the chosen rows
+        can push up to ``n_keep - 1`` rows below it into the candidates, hence
+        ``min_candidates + n_keep``.
         """
         from labelwise._rowkeys import top_rows
 
         assert context.probas is not None
         u = _uncertainty(context.probas, self.uncertainty, owner="WeightedClusters")
-        size = max(self.candidate_factor * n_keep, self.min_candidates)
+        size = max(self.candidate_factor * n_keep, self.min_candidates + n_keep)
         return top_rows(u, np.zeros_like(u), index, size)
 
 

@@ -122,7 +122,28 @@ def test_cold_start_prints_a_readable_summary(db):
     assert result.exit_code == 0, result.output
     assert "Round 1 of project 'tickets': 10 items selected." in result.stdout
     assert "cold start" in result.stdout
-    assert "random 1, diverse 9" in result.stdout
+    # The default's components (CLUE, representative, error-driven) all need a
+    # model or failures: the control slice and random fill take the batch.
+    assert "reasons  random 10\n" in result.stdout
+
+
+def test_cold_start_with_a_geometry_policy_picks_diverse_items(db):
+    seed(db)
+    result = invoke(
+        "tickets",
+        "--batch-size",
+        "10",
+        "--seed",
+        "1",
+        "--policy",
+        "balanced",
+        "--db",
+        db,
+    )
+    assert result.exit_code == 0, result.output
+    assert "cold start" in result.stdout
+    # 15 % random rounds to 2; margin and error_driven hand on to k-center.
+    assert "reasons  random 2, diverse 8\n" in result.stdout
 
 
 def test_json_prints_exactly_the_summary_object(db):

@@ -412,18 +412,31 @@ def test_mixed_named_policies():
 
 
 def test_default_policy():
-    # Issue #10 replaced top-k margin by representative-within-uncertainty (the
-    # reason stays "uncertain"); bench/README.md has the table behind it.
-    if not {"representative", "kcenter", "error_driven"} <= set(get_strategy_names()):
-        pytest.skip("representative, kcenter and error_driven are not registered yet")
+    # Issue #10's blend: CLUE (weighted_clusters) first, then
+    # representative-within-uncertainty; bench/README.md has the table behind it.
+    needs = {"weighted_clusters", "representative", "error_driven"}
+    if not needs <= set(get_strategy_names()):
+        pytest.skip("weighted_clusters, representative and error_driven are missing")
     default = get_policy("default")
     assert default.random_fraction == 0.1
     assert [(c.reason, c.strategy, c.share) for c in default.components] == [
-        ("uncertain", "representative", 0.6),
-        ("diverse", "kcenter", 0.2),
+        ("diverse", "weighted_clusters", 0.4),
+        ("uncertain", "representative", 0.4),
         ("failure", "error_driven", 0.1),
     ]
     assert get_policy("balanced").random_fraction == 0.15
+
+
+def test_default_policy_keeps_half_of_each_batch_normal_for_the_caps():
+    # The CLUE share is recorded as "diverse" so that the per-annotator caps,
+    # which count only CapRule.HARD_REASONS, see half of each batch as normal
+    # (random + diverse), up from 30 % under the previous default.
+    default = get_policy("default")
+    normal = default.random_fraction + sum(
+        c.share for c in default.components if c.reason not in CapRule.HARD_REASONS
+    )
+    assert normal == pytest.approx(0.5)
+    assert "diverse" not in CapRule.HARD_REASONS
 
 
 def test_unknown_policy_name():

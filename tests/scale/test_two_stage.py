@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from labelwise._rowkeys import row_keys, smallest_keys, top_rows
 from labelwise.policy import BatchPolicy, MixComponent, build_batch, get_policy
 from labelwise.scale import PoolChunk, make_plan, reduce_chunk, select_chunked
-from labelwise.strategies import ScoringContext
+from labelwise.strategies import ScoringContext, entropy
 
 POLICIES = {
     "default": get_policy("default"),
@@ -17,6 +17,18 @@ POLICIES = {
         components=(
             MixComponent("representative", "representative", 0.5),
             MixComponent("uncertain", "entropy", 0.4),
+        ),
+        random_fraction=0.1,
+    ),
+    # The default's shape with a small CLUE floor, so that a few hundred rows
+    # are enough for the shortlist to leave rows out.
+    "clue": BatchPolicy(
+        components=(
+            MixComponent(
+                "diverse", "weighted_clusters", 0.4, params={"min_candidates": 40}
+            ),
+            MixComponent("uncertain", "representative", 0.4),
+            MixComponent("failure", "error_driven", 0.1),
         ),
         random_fraction=0.1,
     ),
@@ -116,14 +128,15 @@ def test_chunked_equals_in_memory(s):
 
 @pytest.mark.parametrize("policy", ["default", "representative"])
 def test_chunked_equals_in_memory_with_the_fast_kmeans(policy, monkeypatch):
-    """Above EXACT_KMEANS_LIMIT the chunked and in-memory paths still agree."""
+    """Above the exact k-means limits the chunked and in-memory paths still agree."""
     from labelwise.strategies import _representative
 
     fast = []
     real = _representative._fit_kmeans_fast
 
     def spy(points, n_clusters, **kwargs):
-        fast.append(points.shape[0] * n_clusters)
+        weighted = kwargs.get("sample_weight") is not None
+        fast.append((points.shape[0] * n_clusters, weighted))
         return real(points, n_clusters, **kwargs)
 
     monkeypatch.setattr(_representative, "_fit_kmeans_fast", spy)
@@ -132,11 +145,19 @@ def test_chunked_equals_in_memory_with_the_fast_kmeans(policy, monkeypatch):
     context = ScoringContext(
         probas=probas, X=X, X_labeled=X_labeled, labeled_correct=correct
     )
-    # Batch 500: the representative component gets 300 slots in the default
-    # (250 in the other policy), 10 candidates each: 900,000 > 90,000.
+    # Batch 500. Default: CLUE gets 180 slots over max(10 x 180, 3,000)
+    # candidates (540,000 > WEIGHTED_EXACT_LIMIT), representative 180 over
+    # 1,800 (324,000 > EXACT_KMEANS_LIMIT). Other policy: representative 250
+    # slots over 2,500 (625,000).
     common = {"batch_size": 500, "rng": 4, "sample_size": 1500}
     whole = build_batch(POLICIES[policy], context, ids=ids, **common)
-    assert fast and min(fast) > _representative.EXACT_KMEANS_LIMIT
+    unweighted = [size for size, weighted in fast if not weighted]
+    assert unweighted and min(unweighted) > _representative.EXACT_KMEANS_LIMIT
+    weighted = [size for size, weighted in fast if weighted]
+    if policy == "default":
+        assert weighted and min(weighted) > _representative.WEIGHTED_EXACT_LIMIT
+    else:
+        assert not weighted
     in_chunks = build_batch(
         POLICIES[policy], context, ids=ids, chunk_size=2500, **common
     )
@@ -154,13 +175,15 @@ def test_chunked_equals_in_memory_with_the_fast_kmeans(policy, monkeypatch):
 
 
 @settings(max_examples=40, deadline=None)
-@given(setups())
-def test_pointwise_policies_lose_nothing_to_the_shortlist(s):
-    """With only pointwise components, the shortlist's batch is the full pool's."""
+@given(setups(), st.sampled_from(["pointwise", "representative", "clue"]))
+def test_policies_without_geometry_lose_nothing_to_the_shortlist(s, name):
+    """Pointwise and candidate-clustering components (the default's kind: no
+    k-center, cluster quotas or density over the sample) lose nothing to the
+    shortlist: its batch is the full pool's."""
     probas, X, X_labeled, correct = make_pool(
         s["n"], s["k"], s["pool_seed"], ties=s["ties"]
     )
-    policy = POLICIES["pointwise"]
+    policy = POLICIES[name]
     context = ScoringContext(
         probas=probas, X=X, X_labeled=X_labeled, labeled_correct=correct
     )
@@ -170,6 +193,37 @@ def test_pointwise_policies_lose_nothing_to_the_shortlist(s):
     full = build_batch(
         policy, context, batch_size=s["batch"], rng=s["seed"], sample_size=s["n"]
     )
+    np.testing.assert_array_equal(small.positions, full.positions)
+    assert small.strategies == full.strategies
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_default_policy_loses_nothing_to_the_shortlist(seed):
+    """At its real CLUE floor (3,000 candidates) on a pool 100 times the sample.
+
+    The control slice sits in the sample and is chosen first, so CLUE's
+    candidates reach below its 3,000 most uncertain rows; its preselection
+    keeps ``min_candidates + batch_size`` rows for that.
+    """
+    probas, X, X_labeled, correct = make_pool(20_000, 3, 10 + seed)
+    context = ScoringContext(
+        probas=probas, X=X, X_labeled=X_labeled, labeled_correct=correct
+    )
+    policy = get_policy("default")
+    small = build_batch(policy, context, batch_size=40, rng=seed, sample_size=200)
+    full = build_batch(policy, context, batch_size=40, rng=seed, sample_size=20_000)
+    assert small.counts_by_reason() == {
+        "random": 4,
+        "diverse": 16,
+        "uncertain": 16,
+        "failure": 4,
+    }
+    # The case that needs the + batch_size: control-slice rows among CLUE's
+    # 3,000 most uncertain, so its candidates reach below them.
+    top = set(np.argsort(-entropy(probas), kind="stable")[:3000].tolist())
+    control = small.positions[np.asarray(small.reasons) == "random"]
+    assert any(int(p) in top for p in control)
+    # Scores may differ: error_driven scales by the median over what it sees.
     np.testing.assert_array_equal(small.positions, full.positions)
     assert small.strategies == full.strategies
 
@@ -187,13 +241,18 @@ def test_shortlist_is_small_and_holds_the_control_sample():
     )
     chunk = PoolChunk(index=np.arange(20_000), probas=probas, X=X)
     short = reduce_chunk(plan, chunk)
-    # 500 sampled + the default's preselections: representative keeps its
-    # candidate_factor (10) x 50 most uncertain, error_driven its top 50.
-    assert 500 <= len(short) <= 500 + 10 * 50 + 50
+    # 500 sampled + the default's preselections: weighted_clusters (CLUE)
+    # keeps its max(10 x 50, min_candidates 3,000 + 50) most uncertain by
+    # entropy, representative its candidate_factor (10) x 50 most uncertain by
+    # margin, error_driven its top 50.
+    assert 500 + 3050 <= len(short) <= 500 + 3050 + 10 * 50 + 50
     assert np.all(np.diff(short.index) > 0)
     keys = row_keys(plan.key_seed, np.arange(20_000))
     sample = smallest_keys(keys, np.arange(20_000), 500)
-    assert set(sample.tolist()) <= set(short.index.tolist())
+    kept = set(short.index.tolist())
+    assert set(sample.tolist()) <= kept
+    clue = np.argsort(-entropy(probas), kind="stable")[:3050]
+    assert set(clue.tolist()) <= kept
 
 
 def test_pool_within_the_sample_is_its_own_shortlist():

@@ -147,7 +147,7 @@ def get_round(factory, round_id):
         return session.get(Round, round_id)
 
 
-def test_cold_start_without_labels_picks_random_then_diverse(session_factory, demo):
+def test_cold_start_without_labels_picks_at_random(session_factory, demo):
     project_id = seed_project(session_factory, demo, n_pool=60)
     summary = do_round(session_factory, project_id, batch_size=20, seed=3)
     assert summary.mode == "cold_start"
@@ -155,9 +155,10 @@ def test_cold_start_without_labels_picks_random_then_diverse(session_factory, de
     assert summary.metrics == {}
     assert summary.round_number == 1
     assert summary.selected == 20
-    # default: 10% random control slice first; margin has no model, its share
-    # goes on to k-center (diverse); error_driven has no failures yet.
-    assert summary.counts_by_reason == {"random": 2, "diverse": 18}
+    # default: 10% random control slice first; weighted_clusters (CLUE) and
+    # representative need a model, error_driven failures: every component
+    # hands its share on and random fill takes the other 18 slots.
+    assert summary.counts_by_reason == {"random": 20}
     row = get_round(session_factory, summary.round_id)
     assert row.mode == "cold_start"
     assert row.model_version_id is None
@@ -168,7 +169,22 @@ def test_cold_start_without_labels_picks_random_then_diverse(session_factory, de
     assert row.counts_by_reason == summary.counts_by_reason
     picks = selections(session_factory, summary.round_id)
     assert [p.rank for p in picks] == list(range(1, 21))
-    assert [p.reason for p in picks[:2]] == ["random", "random"]
+    assert [p.strategy for p in picks] == ["random"] * 2 + ["random_fill"] * 18
+    assert all(p.score is None for p in picks)
+    assert len({p.item_id for p in picks}) == 20
+
+
+def test_cold_start_with_a_geometry_policy_picks_diverse_items(session_factory, demo):
+    project_id = seed_project(session_factory, demo, n_pool=60)
+    summary = do_round(
+        session_factory, project_id, batch_size=20, seed=3, policy="balanced"
+    )
+    assert summary.mode == "cold_start"
+    # balanced: 15% random (3 of 20); margin has no model, its share goes on
+    # to k-center (diverse); error_driven has no failures yet.
+    assert summary.counts_by_reason == {"random": 3, "diverse": 17}
+    picks = selections(session_factory, summary.round_id)
+    assert [p.reason for p in picks[:3]] == ["random"] * 3
     assert all(p.score is None for p in picks if p.reason == "random")
     assert all(
         p.score is not None and math.isfinite(p.score)
@@ -194,7 +210,8 @@ def test_cold_start_until_enough_labels_of_two_classes(
         versions = session.scalar(select(func.count()).select_from(ModelVersion))
     if mode == "cold_start":
         assert summary.model_version is None
-        assert set(summary.counts_by_reason) <= {"random", "diverse"}
+        # The default's components all need a model: the batch is random.
+        assert summary.counts_by_reason == {"random": 10}
         assert versions == 0
     else:
         assert summary.model_version is not None
@@ -212,8 +229,14 @@ def test_trains_records_model_version_and_scores_picks(session_factory, demo):
     assert set(summary.metrics) == {"accuracy", "macro_f1", "n_validation"}
     assert summary.metrics["n_validation"] == 20
     assert 0.0 <= summary.metrics["accuracy"] <= 1.0
-    assert summary.counts_by_reason["random"] == 2
-    assert summary.counts_by_reason.get("uncertain", 0) >= 12
+    # default at batch 20: 2 random, then 8 diverse (CLUE), 8 uncertain
+    # (representative), 2 failure; without misclassified labels the failure
+    # slots cycle back to CLUE.
+    counts = summary.counts_by_reason
+    assert counts["random"] == 2
+    assert counts["uncertain"] == 8
+    assert counts["diverse"] + counts.get("failure", 0) == 10
+    assert counts["diverse"] >= 8
     with transaction(session_factory) as session:
         version = session.scalar(select(ModelVersion))
         assert version.version == summary.model_version
