@@ -1225,7 +1225,7 @@ def _pg_take(
         assignment.item_id,
         external_id,
         dict(fields),
-        _aware(expires_at),
+        as_utc(expires_at),
         assignment.reason,
     )
 
@@ -1272,7 +1272,7 @@ def _pg_take_first(
         conn.execute(_ADJUST_ENTRY, {"entry_id": entry_id, "d_active": -1, "d_done": 0})
         return "seen", item_id
     claimed = ClaimResult(
-        lease_id, item_id, external_id, dict(fields), _aware(expires_at), reason
+        lease_id, item_id, external_id, dict(fields), as_utc(expires_at), reason
     )
     return claimed, item_id
 
