@@ -74,10 +74,11 @@ def _default_policy() -> BatchPolicy:
     ``failure`` by ``error_driven`` and a 10 % random control slice. Slots a
     component cannot fill pass to the next one in spec order; the failure
     share, last, cycles back to CLUE until failures or misclassified labels
-    exist. Both clustering components need a model and geometry features: at
-    cold start they hand every slot on, to ``error_driven`` when the project
-    has failure items (the batch is then 90 % ``failure``), else to random
-    fill (the batch is all random).
+    exist. At cold start (no model yet) ``representative`` hands its slots on
+    and CLUE, which needs only the geometry features, clusters the pool
+    unweighted and takes the item nearest each centre: the first batch is 80 %
+    typical ``diverse`` items that cover the pool (TypiClust's cold-start
+    remedy), 10 % failure and 10 % random, so the caps still find normal work.
 
     The order matters: CLUE picks first, so the typical items of the uncertain
     regions are taken before ``representative`` takes the most uncertain item

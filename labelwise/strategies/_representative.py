@@ -231,7 +231,7 @@ def _top_uncertain(
 
 
 def weighted_cluster_scores(
-    probas: FloatArray,
+    probas: FloatArray | None,
     X: FloatArray,
     batch_size: int,
     *,
@@ -262,8 +262,11 @@ def weighted_cluster_scores(
 
     Parameters
     ----------
-    probas : ndarray of shape (n, k)
-        Class probabilities of the pool.
+    probas : ndarray of shape (n, k) or None
+        Class probabilities of the pool. None (cold start: no model yet) gives
+        every item weight 1: plain k-means over the pool, the item nearest each
+        centre (typical items that cover the pool, TypiClust's cold-start
+        remedy).
     X : ndarray of shape (n, d)
         Geometry features of the pool.
     batch_size : int
@@ -296,9 +299,17 @@ def weighted_cluster_scores(
     Prabhu, Chandrasekaran, Saenko and Hoffman (2021), CLUE.
     """
     owner = "weighted_cluster_scores"
-    u = _uncertainty(probas, uncertainty, owner=owner)
-    n = u.shape[0]
-    points = _check_same_rows(X, n)
+    if probas is None:
+        points = check_array_2d(X)
+        n = points.shape[0]
+        check_in_options(
+            uncertainty, param="uncertainty", owner=owner, options=_UNCERTAINTY
+        )
+        u = np.ones(n, dtype=np.float64)
+    else:
+        u = _uncertainty(probas, uncertainty, owner=owner)
+        n = u.shape[0]
+        points = _check_same_rows(X, n)
     batch_size = check_int(batch_size, param="batch_size", owner=owner, low=0)
     factor = check_int(candidate_factor, param="candidate_factor", owner=owner, low=1)
     floor = check_int(min_candidates, param="min_candidates", owner=owner, low=1)
@@ -545,11 +556,12 @@ class WeightedClusters(Strategy):
 
     The number of clusters is the ``batch_size`` the policy passes, or
     :data:`DEFAULT_BATCH` (10) without one. Items in ``context.selected`` are
-    never candidates.
+    never candidates. It needs only ``X``: before a model exists it clusters
+    the pool unweighted (cold start, see :func:`weighted_cluster_scores`).
     """
 
     name = "weighted_clusters"
-    requires: ClassVar[tuple[str, ...]] = ("probas", "X")
+    requires: ClassVar[tuple[str, ...]] = ("X",)
     uses_rng = True
     reads_probas = True
 
@@ -587,11 +599,10 @@ class WeightedClusters(Strategy):
         batch_size: int | None = None,
         rng: RandomState = None,
     ) -> FloatArray:
-        assert context.probas is not None
         assert context.X is not None
         selected = context.selected if context.has("selected") else None
         return weighted_cluster_scores(
-            context.probas,
+            context.probas if context.has("probas") else None,
             context.X,
             DEFAULT_BATCH if batch_size is None else batch_size,
             uncertainty=self.uncertainty,
@@ -616,7 +627,8 @@ class WeightedClusters(Strategy):
         """
         from labelwise._rowkeys import top_rows
 
-        assert context.probas is not None
+        if context.probas is None or not context.has("probas"):
+            return None  # cold start: clusters the uniform sample
         u = _uncertainty(context.probas, self.uncertainty, owner="WeightedClusters")
         size = max(self.candidate_factor * n_keep, self.min_candidates + n_keep)
         return top_rows(u, np.zeros_like(u), index, size)

@@ -122,9 +122,9 @@ def test_cold_start_prints_a_readable_summary(db):
     assert result.exit_code == 0, result.output
     assert "Round 1 of project 'tickets': 10 items selected." in result.stdout
     assert "cold start" in result.stdout
-    # The default's components (CLUE, representative, error-driven) all need a
-    # model or failures: the control slice and random fill take the batch.
-    assert "reasons  random 10\n" in result.stdout
+    # No model yet: CLUE clusters the pool unweighted (typical items, reason
+    # diverse) and takes the slots representative hands on.
+    assert "reasons  random 1, diverse 9\n" in result.stdout
 
 
 def test_cold_start_with_a_geometry_policy_picks_diverse_items(db):

@@ -147,7 +147,7 @@ def get_round(factory, round_id):
         return session.get(Round, round_id)
 
 
-def test_cold_start_without_labels_picks_at_random(session_factory, demo):
+def test_cold_start_without_labels_picks_random_then_diverse(session_factory, demo):
     project_id = seed_project(session_factory, demo, n_pool=60)
     summary = do_round(session_factory, project_id, batch_size=20, seed=3)
     assert summary.mode == "cold_start"
@@ -155,10 +155,10 @@ def test_cold_start_without_labels_picks_at_random(session_factory, demo):
     assert summary.metrics == {}
     assert summary.round_number == 1
     assert summary.selected == 20
-    # default: 10% random control slice first; weighted_clusters (CLUE) and
-    # representative need a model, error_driven failures: every component
-    # hands its share on and random fill takes the other 18 slots.
-    assert summary.counts_by_reason == {"random": 20}
+    # default: 10% random control slice first; without a model CLUE clusters
+    # the pool unweighted (diverse) and takes representative's share too;
+    # error_driven has no failures yet.
+    assert summary.counts_by_reason == {"random": 2, "diverse": 18}
     row = get_round(session_factory, summary.round_id)
     assert row.mode == "cold_start"
     assert row.model_version_id is None
@@ -169,8 +169,9 @@ def test_cold_start_without_labels_picks_at_random(session_factory, demo):
     assert row.counts_by_reason == summary.counts_by_reason
     picks = selections(session_factory, summary.round_id)
     assert [p.rank for p in picks] == list(range(1, 21))
-    assert [p.strategy for p in picks] == ["random"] * 2 + ["random_fill"] * 18
-    assert all(p.score is None for p in picks)
+    assert [p.strategy for p in picks] == ["random"] * 2 + ["weighted_clusters"] * 18
+    assert all(p.score is None for p in picks[:2])
+    assert all(p.score is not None and math.isfinite(p.score) for p in picks[2:])
     assert len({p.item_id for p in picks}) == 20
 
 
@@ -210,8 +211,8 @@ def test_cold_start_until_enough_labels_of_two_classes(
         versions = session.scalar(select(func.count()).select_from(ModelVersion))
     if mode == "cold_start":
         assert summary.model_version is None
-        # The default's components all need a model: the batch is random.
-        assert summary.counts_by_reason == {"random": 10}
+        # No model: the control slice, then CLUE's unweighted clusters.
+        assert summary.counts_by_reason == {"random": 1, "diverse": 9}
         assert versions == 0
     else:
         assert summary.model_version is not None

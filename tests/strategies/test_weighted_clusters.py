@@ -189,3 +189,16 @@ def test_fast_fit_above_the_exact_limit(blob_pool):
     assert picks == expected
     # Weighted seeding never centres a cluster on the certain blob.
     assert set(blob[list(picks)]) == {0, 1, 2} and not picks & set(outliers)
+
+
+def test_cold_start_clusters_the_pool_unweighted(blob_pool):
+    X, blob, _, _ = blob_pool
+    strategy = WeightedClusters()
+    context = ScoringContext(X=X)
+    assert strategy.available(context)  # no model needed
+    scores = strategy.score(context, batch_size=4, rng=0)
+    picks = np.flatnonzero(scores >= 4)
+    # Unweighted: one typical item per blob, the certain blob included.
+    assert len(picks) == 4 and set(blob[picks]) == {0, 1, 2, 3}
+    np.testing.assert_array_equal(scores, weighted_cluster_scores(None, X, 4, rng=0))
+    assert strategy.preselect(context, n_keep=4, index=np.arange(len(X))) is None
