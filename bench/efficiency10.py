@@ -108,20 +108,21 @@ def candidate_policies() -> dict[str, BatchPolicy]:
     items, the cold-start remedy of TypiClust, Hacohen et al. 2022);
     ``cand_control`` doubles the random control slice; ``cand_clue`` (session 3)
     gives 80 % to uncertainty-weighted clustering (CLUE) and drops k-center;
-    ``cand_blend`` splits those 80 % between CLUE (first) and representative.
+    ``cand_blend`` split those 80 % between CLUE (first) and representative and
+    became the default (``default_issue10``: the mix it replaced).
     The current default was
     run as ``cand_repr`` (reason "representative", the same selection) before it
     became the default; bench/migrate10.py renamed those runs.
     """
     return {
-        "cand_blend": BatchPolicy(
+        "default_issue10": BatchPolicy(
             components=(
-                MixComponent("representative", "weighted_clusters", 0.4),
-                MixComponent("uncertain", "representative", 0.4),
+                MixComponent("uncertain", "representative", 0.6),
+                MixComponent("diverse", "kcenter", 0.2),
                 MixComponent("failure", "error_driven", 0.1),
             ),
             random_fraction=0.1,
-            name="cand_blend",
+            name="default_issue10",
         ),
         "cand_clue": BatchPolicy(
             components=(
@@ -308,13 +309,13 @@ def run_case(
         "config": config.to_dict(),
         "config_id": cid,
         "full_data_score": reference,
-        # "default" is issue #10's default (see bench/migrate10.py).
-        "default_is": "issue10",
+        # "default" is the blend default (see bench/migrate10.py).
+        "default_is": "blend",
         "runs": [],
     }
     if path.exists():
         old = json.loads(path.read_text())
-        if old.get("config_id") == cid and old.get("default_is") == "issue10":
+        if old.get("config_id") == cid and old.get("default_is") == "blend":
             record["runs"] = old["runs"]
     done = {(r["policy"], r["seed"]) for r in record["runs"]}
     # Seed-major order: a partial file holds whole seeds (every policy), so the

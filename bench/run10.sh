@@ -7,9 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=bench/.venv-compare/bin/python
 run() { nice -n 19 "$PY" bench/efficiency10.py --seeds 20 --jobs 2 "$@"; }
-# Library policies, scikit-activeml's four, and the candidate default (CLUE + representative).
+# Library policies, scikit-activeml's four, and the default it replaced (runs made
+# before the switch: bench/migrate10.py renamed cand_blend -> default).
 POL=default,random,margin,entropy,confidence_buckets,vote_entropy,representative
-POL=$POL,skal_coreset,skal_typiclust,skal_clue,skal_badge,cand_blend
+POL=$POL,skal_coreset,skal_typiclust,skal_clue,skal_badge,default_issue10
 # Session 2: the first four cases, with the candidate defaults.
 run --candidates --cases breast_cancer --noise 0.3
 run --candidates --cases trec --batches alt --noise 0

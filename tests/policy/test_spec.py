@@ -412,7 +412,7 @@ def test_mixed_named_policies():
 
 
 def test_default_policy():
-    # Issue #10's blend: CLUE (weighted_clusters) first, then
+    # Issue #10's blend: CLUE (weighted_clusters) first, the failure share, then
     # representative-within-uncertainty; bench/README.md has the table behind it.
     needs = {"weighted_clusters", "representative", "error_driven"}
     if not needs <= set(get_strategy_names()):
@@ -421,8 +421,8 @@ def test_default_policy():
     assert default.random_fraction == 0.1
     assert [(c.reason, c.strategy, c.share) for c in default.components] == [
         ("diverse", "weighted_clusters", 0.4),
-        ("uncertain", "representative", 0.4),
         ("failure", "error_driven", 0.1),
+        ("uncertain", "representative", 0.4),
     ]
     assert get_policy("balanced").random_fraction == 0.15
 

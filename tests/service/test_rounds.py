@@ -230,14 +230,14 @@ def test_trains_records_model_version_and_scores_picks(session_factory, demo):
     assert set(summary.metrics) == {"accuracy", "macro_f1", "n_validation"}
     assert summary.metrics["n_validation"] == 20
     assert 0.0 <= summary.metrics["accuracy"] <= 1.0
-    # default at batch 20: 2 random, then 8 diverse (CLUE), 8 uncertain
-    # (representative), 2 failure; without misclassified labels the failure
-    # slots cycle back to CLUE.
+    # default at batch 20: 2 random, then 8 diverse (CLUE), 2 failure, 8
+    # uncertain (representative); without misclassified labels the failure
+    # slots pass on to representative.
     counts = summary.counts_by_reason
     assert counts["random"] == 2
-    assert counts["uncertain"] == 8
-    assert counts["diverse"] + counts.get("failure", 0) == 10
-    assert counts["diverse"] >= 8
+    assert counts["diverse"] == 8
+    assert counts["uncertain"] + counts.get("failure", 0) == 10
+    assert counts["uncertain"] >= 8
     with transaction(session_factory) as session:
         version = session.scalar(select(ModelVersion))
         assert version.version == summary.model_version
