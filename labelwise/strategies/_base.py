@@ -97,6 +97,10 @@ class Strategy(ABC):
     requires: ClassVar[tuple[str, ...]]
     #: True when the scores depend on the rng (the same seed gives the same scores).
     uses_rng: ClassVar[bool] = False
+    #: Context fields read when present but not needed: without them the
+    #: strategy still scores (weighted_clusters clusters unweighted without
+    #: ``probas``).
+    optional: ClassVar[tuple[str, ...]] = ()
     #: True when the scorer reads probabilities and rejects invalid ones.
     reads_probas: ClassVar[bool] = False
     #: True when each item's score depends on that item's row alone, so the

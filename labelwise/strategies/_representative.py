@@ -562,6 +562,7 @@ class WeightedClusters(Strategy):
 
     name = "weighted_clusters"
     requires: ClassVar[tuple[str, ...]] = ("X",)
+    optional: ClassVar[tuple[str, ...]] = ("probas",)
     uses_rng = True
     reads_probas = True
 

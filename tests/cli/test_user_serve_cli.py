@@ -124,9 +124,12 @@ def test_serve_passes_the_access_log_choice_to_uvicorn(
     calls = []
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append(kwargs))
     monkeypatch.setenv("LABELWISE_SECRET_KEY", "a-real-secret-for-this-test-only")
-    # --workers > 1 exports the URL for the worker processes: undone after.
+    # --workers > 1 exports the URL and the trainer choice for the worker
+    # processes: undone after.
     monkeypatch.setenv("LABELWISE_DATABASE_URL", db)
-    result = runner.invoke(app, ["serve", "--db", db, "--port", "1", *flags])
+    monkeypatch.setenv("LABELWISE_TRAIN_WORKER", "1")
+    command = ["serve", "--db", db, "--port", "1", "--train-worker", "off"]
+    result = runner.invoke(app, [*command, *flags])
     assert result.exit_code == 0, result.output
     assert calls and calls[0]["access_log"] is access_log
     assert calls[0].get("workers", 1) == workers
