@@ -280,25 +280,33 @@ def _distinct_clusters(points: FloatArray, n_clusters: int) -> int:
     return min(n_clusters, n_distinct)
 
 
-def _one_cluster(points: FloatArray) -> tuple[FloatArray, npt.NDArray[np.intp]]:
-    centroid = points.mean(axis=0, keepdims=True)
+def _one_cluster(
+    points: FloatArray, sample_weight: FloatArray | None = None
+) -> tuple[FloatArray, npt.NDArray[np.intp]]:
+    centroid = np.average(points, axis=0, weights=sample_weight)[np.newaxis, :]
     return centroid, np.zeros(len(points), dtype=np.intp)
 
 
 def _fit_kmeans(
-    points: FloatArray, n_clusters: int, *, seed: int, n_init: int
+    points: FloatArray,
+    n_clusters: int,
+    *,
+    seed: int,
+    n_init: int,
+    sample_weight: FloatArray | None = None,
 ) -> tuple[FloatArray, npt.NDArray[np.intp]]:
     """K-means on ``points``: centroids ``(c, d)`` and labels ``(len(points),)``.
 
     ``n_clusters`` is reduced to the number of distinct rows, so k-means never
-    warns about empty or duplicate clusters.
+    warns about empty or duplicate clusters. ``sample_weight`` weighs the
+    seeding and the means.
     """
     n_clusters = _distinct_clusters(points, n_clusters)
     if n_clusters <= 1:
-        return _one_cluster(points)
+        return _one_cluster(points, sample_weight)
     model = KMeans(
         n_clusters=n_clusters, init="k-means++", n_init=n_init, random_state=seed
-    ).fit(points)
+    ).fit(points, sample_weight=sample_weight)
     centroids = np.asarray(model.cluster_centers_, dtype=np.float64)
     return centroids, np.asarray(model.labels_, dtype=np.intp)
 
@@ -323,7 +331,7 @@ def _fit_kmeans_fast(
     """
     n_clusters = _distinct_clusters(points, n_clusters)
     if n_clusters <= 1:
-        return _one_cluster(points)
+        return _one_cluster(points, sample_weight)
     # One thread, BLAS and OpenMP alike: the seeding makes one small distance
     # product per centre, where waking threads costs more than it saves (badly
     # so on a loaded machine), and Lloyd's sums then run in one fixed order, so

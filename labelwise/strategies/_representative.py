@@ -33,7 +33,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.cluster import KMeans
 from sklearn.neighbors import NearestNeighbors
 
 from labelwise._typing import FloatArray, IndexArray, RandomState
@@ -48,6 +47,7 @@ from labelwise.exceptions import InvalidInputError
 from labelwise.strategies._base import ScoringContext, Strategy
 from labelwise.strategies._diversity import (
     _check_positions,
+    _distinct_clusters,
     _fit_kmeans,
     _fit_kmeans_fast,
 )
@@ -113,6 +113,61 @@ def _check_same_rows(X: Any, n_items: int) -> FloatArray:
             "the same order.",
         )
     return points
+
+
+def _top_uncertain(
+    u: FloatArray, eligible: npt.NDArray[np.bool_], size: int
+) -> IndexArray:
+    """The ``size`` most uncertain eligible positions, in decreasing uncertainty.
+
+    Stable: ties keep pool order, so the result does not depend on how the pool
+    was chunked when the uncertainties are distinct. This order is also what
+    k-means sees, so the clustering does not depend on the order of the pool.
+    """
+    order = np.argsort(-u, kind="stable")
+    return np.asarray(order[eligible[order]][:size], dtype=np.intp)
+
+
+def _cluster(
+    points: FloatArray,
+    n_clusters: int,
+    *,
+    seed: int,
+    n_init: int,
+    exact_limit: int | None,
+    sample_weight: FloatArray | None = None,
+) -> tuple[FloatArray, npt.NDArray[np.intp]]:
+    """Exact k-means while ``len(points) x n_clusters <= exact_limit``, else fast."""
+    if exact_limit is None or len(points) * n_clusters <= exact_limit:
+        return _fit_kmeans(
+            points, n_clusters, seed=seed, n_init=n_init, sample_weight=sample_weight
+        )
+    return _fit_kmeans_fast(points, n_clusters, seed=seed, sample_weight=sample_weight)
+
+
+def _tiers(
+    u: FloatArray,
+    candidates: IndexArray,
+    picks: IndexArray,
+    eligible: npt.NDArray[np.bool_],
+) -> FloatArray:
+    """Picks ``u + 4``, other candidates ``u + 2``, the rest ``u``; excluded -1."""
+    scores = u.copy()
+    scores[candidates] += _CANDIDATE_OFFSET
+    scores[picks] += _REPRESENTATIVE_OFFSET - _CANDIDATE_OFFSET
+    scores[~eligible] = -1.0
+    return np.asarray(scores, dtype=np.float64)
+
+
+def _most_uncertain_rows(
+    probas: FloatArray, measure: str, owner: str, index: IndexArray, size: int
+) -> IndexArray:
+    """Preselect: the ``size`` most uncertain rows of a chunk (ties by index),
+    a superset of the candidates :func:`_top_uncertain` takes from the pool."""
+    from labelwise._rowkeys import top_rows
+
+    u = _uncertainty(probas, measure, owner=owner)
+    return top_rows(u, np.zeros_like(u), index, size)
 
 
 def representative_scores(
@@ -192,42 +247,21 @@ def representative_scores(
     eligible = np.ones(n, dtype=bool)
     if exclude is not None:
         eligible[_check_positions(exclude, n, name="exclude")] = False
-    # Candidates in decreasing uncertainty (stable: ties keep pool order); this
-    # order is also what k-means sees, so the clustering does not depend on the
-    # order of the pool when uncertainties are distinct.
-    order = np.argsort(-u, kind="stable")
-    order = order[eligible[order]]
-    candidates = order[: factor * batch_size]
-
-    scores = u.copy()
-    scores[candidates] += _CANDIDATE_OFFSET
+    candidates = _top_uncertain(u, eligible, factor * batch_size)
     if batch_size >= len(candidates):
         representatives = candidates
     else:
-        if exact_limit is None or len(candidates) * batch_size <= exact_limit:
-            _, labels = _fit_kmeans(
-                points[candidates], batch_size, seed=seed, n_init=n_init
-            )
-        else:
-            _, labels = _fit_kmeans_fast(points[candidates], batch_size, seed=seed)
+        _, labels = _cluster(
+            points[candidates],
+            batch_size,
+            seed=seed,
+            n_init=n_init,
+            exact_limit=exact_limit,
+        )
         # np.unique gives the first occurrence of each label: the most uncertain.
         _, first = np.unique(labels, return_index=True)
         representatives = candidates[first]
-    scores[representatives] += _REPRESENTATIVE_OFFSET - _CANDIDATE_OFFSET
-    scores[~eligible] = -1.0
-    return np.asarray(scores, dtype=np.float64)
-
-
-def _top_uncertain(
-    u: FloatArray, eligible: npt.NDArray[np.bool_], size: int
-) -> IndexArray:
-    """The ``size`` most uncertain eligible positions, in decreasing uncertainty.
-
-    Stable: ties keep pool order, so the result does not depend on how the pool
-    was chunked when the uncertainties are distinct.
-    """
-    order = np.argsort(-u, kind="stable")
-    return np.asarray(order[eligible[order]][:size], dtype=np.intp)
+    return _tiers(u, candidates, representatives, eligible)
 
 
 def weighted_cluster_scores(
@@ -323,25 +357,22 @@ def weighted_cluster_scores(
     if exclude is not None:
         eligible[_check_positions(exclude, n, name="exclude")] = False
     candidates = _top_uncertain(u, eligible, max(factor * batch_size, floor))
-    scores = u.copy()
-    scores[candidates] += _CANDIDATE_OFFSET
-    n_clusters = min(batch_size, int(np.unique(points[candidates], axis=0).shape[0]))
+    rows = points[candidates]
+    n_clusters = _distinct_clusters(rows, batch_size)
     if n_clusters >= len(candidates):
         picks = candidates
     elif n_clusters >= 1:
-        rows = points[candidates]
         # A tiny floor keeps every weight positive (k-means needs some mass).
-        weights = u[candidates] + 1e-9
-        if exact_limit is None or len(candidates) * n_clusters <= exact_limit:
-            model = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed)
-            model.fit(rows, sample_weight=weights)
-            centres = np.asarray(model.cluster_centers_, dtype=np.float64)
-            labels = np.asarray(model.labels_, dtype=np.intp)
-        else:
-            centres, labels = _fit_kmeans_fast(
-                rows, n_clusters, seed=seed, sample_weight=weights
-            )
-        distance = np.einsum("ij,ij->i", rows - centres[labels], rows - centres[labels])
+        centres, labels = _cluster(
+            rows,
+            n_clusters,
+            seed=seed,
+            n_init=n_init,
+            exact_limit=exact_limit,
+            sample_weight=u[candidates] + 1e-9,
+        )
+        gap = rows - centres[labels]
+        distance = np.einsum("ij,ij->i", gap, gap)
         # Per cluster, its member nearest the centre (ties: the more uncertain,
         # which comes first in the candidate order).
         order = np.lexsort((distance, labels))
@@ -349,9 +380,7 @@ def weighted_cluster_scores(
         picks = candidates[order[first]]
     else:
         picks = candidates[:0]
-    scores[picks] += _REPRESENTATIVE_OFFSET - _CANDIDATE_OFFSET
-    scores[~eligible] = -1.0
-    return np.asarray(scores, dtype=np.float64)
+    return _tiers(u, candidates, picks, eligible)
 
 
 def knn_density(
@@ -532,12 +561,11 @@ class Representative(Strategy):
         The candidates of a batch of ``b' <= n_keep`` slots with up to
         ``n_keep - b'`` rows already chosen are among them.
         """
-        from labelwise._rowkeys import top_rows
-
         assert context.probas is not None
-        u = _uncertainty(context.probas, self.uncertainty, owner="Representative")
-        # Ties keep pool order here, like the stable sort of the scorer.
-        return top_rows(u, np.zeros_like(u), index, self.candidate_factor * n_keep)
+        size = self.candidate_factor * n_keep
+        return _most_uncertain_rows(
+            context.probas, self.uncertainty, "Representative", index, size
+        )
 
 
 class WeightedClusters(Strategy):
@@ -626,13 +654,12 @@ class WeightedClusters(Strategy):
         can push up to ``n_keep - 1`` rows below it into the candidates, hence
         ``min_candidates + n_keep``.
         """
-        from labelwise._rowkeys import top_rows
-
-        if context.probas is None or not context.has("probas"):
+        if context.probas is None:
             return None  # cold start: clusters the uniform sample
-        u = _uncertainty(context.probas, self.uncertainty, owner="WeightedClusters")
         size = max(self.candidate_factor * n_keep, self.min_candidates + n_keep)
-        return top_rows(u, np.zeros_like(u), index, size)
+        return _most_uncertain_rows(
+            context.probas, self.uncertainty, "WeightedClusters", index, size
+        )
 
 
 class DensityWeighted(Strategy):
