@@ -247,6 +247,13 @@ def _caps_query(project: Any, member: Any) -> Any:
     )
 
 
+#: An open entry with room left: fewer leases running and answered than its target.
+_HAS_ROOM = (
+    QueueEntry.status == OPEN,
+    QueueEntry.active + QueueEntry.done < QueueEntry.target,
+)
+
+
 def _open_entries(project: Any, member: Any) -> Any:
     """The project's open entries with room left that the member never held."""
     never_held = ~exists().where(
@@ -262,8 +269,7 @@ def _open_entries(project: Any, member: Any) -> Any:
         QueueEntry.done,
     ).where(
         QueueEntry.project_id == project,
-        QueueEntry.status == OPEN,
-        QueueEntry.active + QueueEntry.done < QueueEntry.target,
+        *_HAS_ROOM,
         never_held,
     )
 
@@ -309,8 +315,7 @@ _TAKE_ENTRY = (
     update(QueueEntry)
     .where(
         QueueEntry.id == bindparam("entry_id"),
-        QueueEntry.status == OPEN,
-        QueueEntry.active + QueueEntry.done < QueueEntry.target,
+        *_HAS_ROOM,
     )
     .values(active=QueueEntry.active + 1)
 )
@@ -517,14 +522,20 @@ _LEASE_COLUMNS = (
 ).split()
 
 
-def _pg_new_lease(entry_id: Any, source: Any = None) -> Any:
-    """INSERT the lease (ON CONFLICT DO NOTHING RETURNING id), as a CTE."""
+def _pg_new_lease(
+    entry_id: Any, source: Any = None, *, item: Any = _p_item, reason: Any = None
+) -> Any:
+    """INSERT the lease (ON CONFLICT DO NOTHING RETURNING id), as a CTE.
+
+    ``item`` and ``reason`` default to the statement's parameters; a claim over
+    several entries reads them from the entry it took (``source``).
+    """
     values = select(
         _p_project,
-        _p_item,
+        item,
         _p_member,
         entry_id,
-        _p("p_reason", String),
+        _p("p_reason", String) if reason is None else reason,
         literal(ACTIVE),
         _p_now,
         _p("p_expires", DateTime(timezone=True)),
@@ -544,8 +555,7 @@ _pg_taken = (
     update(QueueEntry)
     .where(
         QueueEntry.id == _p_entry,
-        QueueEntry.status == OPEN,
-        QueueEntry.active + QueueEntry.done < QueueEntry.target,
+        *_HAS_ROOM,
     )
     .values(active=QueueEntry.active + 1)
     .returning(QueueEntry.id)
@@ -578,8 +588,7 @@ _pg_first_free = (
     select(QueueEntry.id)
     .where(
         QueueEntry.id == any_(_p_entries),
-        QueueEntry.status == OPEN,
-        QueueEntry.active + QueueEntry.done < QueueEntry.target,
+        *_HAS_ROOM,
     )
     .order_by(func.array_position(_p_entries, QueueEntry.id))
     .limit(1)
@@ -590,31 +599,17 @@ _pg_taken_first = (
     update(QueueEntry)
     .where(
         QueueEntry.id == _pg_first_free,
-        QueueEntry.status == OPEN,
-        QueueEntry.active + QueueEntry.done < QueueEntry.target,
+        *_HAS_ROOM,
     )
     .values(active=QueueEntry.active + 1)
     .returning(QueueEntry.id, QueueEntry.item_id, QueueEntry.reason)
     .cte("taken")
 )
-_pg_first_lease = (
-    postgresql_insert(Lease)
-    .from_select(
-        _LEASE_COLUMNS,
-        select(
-            _p_project,
-            _pg_taken_first.c.item_id,
-            _p_member,
-            _pg_taken_first.c.id,
-            _pg_taken_first.c.reason,
-            literal(ACTIVE),
-            _p_now,
-            _p("p_expires", DateTime(timezone=True)),
-        ),
-    )
-    .on_conflict_do_nothing()
-    .returning(Lease.id)
-    .cte("new_lease")
+_pg_first_lease = _pg_new_lease(
+    _pg_taken_first.c.id,
+    _pg_taken_first,
+    item=_pg_taken_first.c.item_id,
+    reason=_pg_taken_first.c.reason,
 )
 #: _PG_TAKE over several entries in the order choose_next would take them:
 #: the conditional UPDATE of the first free one, its lease, its payload. No
@@ -1919,8 +1914,7 @@ def queue_status(
             ),
         ).where(
             QueueEntry.project_id == project.id,
-            QueueEntry.status == OPEN,
-            QueueEntry.active + QueueEntry.done < QueueEntry.target,
+            *_HAS_ROOM,
         )
     ).one()
     day = datetime(now.year, now.month, now.day, tzinfo=UTC)
