@@ -400,6 +400,19 @@ def authenticate_token(*, session: Session, token: str) -> Member:
     return member
 
 
+def _active_token_row(
+    session: Session, statement: Any, token: str, **params: Any
+) -> Any:
+    """The row of ``statement`` for ``token``'s active member, else 401."""
+    row = None
+    if token:
+        params["token_hash"] = hash_token(token)
+        row = session.execute(statement, params).first()
+    if row is None or not row[0].active:
+        raise _not_authenticated()
+    return row
+
+
 def authenticate_project(
     *, session: Session, token: str, name: str
 ) -> tuple[Member, Project]:
@@ -408,13 +421,7 @@ def authenticate_project(
     The same checks, errors and precedence (401 before 404); the token is
     looked up in the same transaction as the work it authorises, never cached.
     """
-    row = None
-    if token:
-        row = session.execute(
-            _TOKEN_AND_PROJECT, {"token_hash": hash_token(token), "name": name}
-        ).first()
-    if row is None or not row[0].active:
-        raise _not_authenticated()
+    row = _active_token_row(session, _TOKEN_AND_PROJECT, token, name=name)
     member: Member = row[0]
     project: Project | None = row[1]
     if project is None or not (member.role == "admin" or row.joined):
@@ -433,13 +440,7 @@ def authenticate_lease(
     item role and gold label come with it, for the gold check of a submit
     (:func:`item_gold`) in this transaction.
     """
-    row = None
-    if token:
-        row = session.execute(
-            _TOKEN_AND_LEASE, {"token_hash": hash_token(token), "lease_id": lease_id}
-        ).first()
-    if row is None or not row[0].active:
-        raise _not_authenticated()
+    row = _active_token_row(session, _TOKEN_AND_LEASE, token, lease_id=lease_id)
     member: Member = row[0]
     lease: Lease | None = row[1]
     if lease is None or not (member.role == "admin" or row.joined):
