@@ -99,66 +99,69 @@ CASES = [
 CASE_BY_NAME = {case.name: case for case in CASES}
 
 
-def candidate_policies() -> dict[str, BatchPolicy]:
-    """The previous default and the candidates it was compared with.
+#: The previous defaults and the candidates compared with them: name ->
+#: (random control share, components as (reason, strategy, share)).
+CANDIDATES: dict[str, tuple[float, tuple[tuple[str, str, float], ...]]] = {
+    "default_issue10": (
+        0.1,
+        (
+            ("uncertain", "representative", 0.6),
+            ("diverse", "kcenter", 0.2),
+            ("failure", "error_driven", 0.1),
+        ),
+    ),
+    "cand_clue": (
+        0.1,
+        (("uncertain", "weighted_clusters", 0.8), ("failure", "error_driven", 0.1)),
+    ),
+    "default_issue2": (
+        0.1,
+        (
+            ("uncertain", "margin", 0.6),
+            ("diverse", "kcenter", 0.2),
+            ("failure", "error_driven", 0.1),
+        ),
+    ),
+    "cand_typical": (
+        0.2,
+        (
+            ("representative", "density_weighted", 0.4),
+            ("uncertain", "margin", 0.3),
+            ("failure", "error_driven", 0.1),
+        ),
+    ),
+    "cand_control": (
+        0.2,
+        (
+            ("uncertain", "margin", 0.5),
+            ("diverse", "kcenter", 0.2),
+            ("failure", "error_driven", 0.1),
+        ),
+    ),
+}
 
-    ``default_issue2`` is issue #2's default (60 % top-k margin), which the
-    current default replaced. ``cand_typical`` swaps k-center (which seeks
-    outliers) for information density (uncertainty x k-NN density: typical
-    items, the cold-start remedy of TypiClust, Hacohen et al. 2022);
-    ``cand_control`` doubles the random control slice; ``cand_clue`` (session 3)
-    gives 80 % to uncertainty-weighted clustering (CLUE) and drops k-center;
-    ``cand_blend`` split those 80 % between CLUE (first) and representative and
-    became the default (``default_issue10``: the mix it replaced).
-    The current default was
-    run as ``cand_repr`` (reason "representative", the same selection) before it
-    became the default; bench/migrate10.py renamed those runs.
+
+def candidate_policies() -> dict[str, BatchPolicy]:
+    """The previous defaults and the candidates they were compared with.
+
+    ``default_issue2`` is issue #2's default (60 % top-k margin);
+    ``default_issue10`` the representative mix that replaced it (run as
+    ``cand_repr`` before it became the default). ``cand_typical`` swaps
+    k-center (which seeks outliers) for information density (uncertainty x
+    k-NN density: typical items, the cold-start remedy of TypiClust, Hacohen et
+    al. 2022); ``cand_control`` doubles the random control slice;
+    ``cand_clue`` (session 3) gives 80 % to uncertainty-weighted clustering
+    (CLUE) and drops k-center. ``cand_blend`` split those 80 % between CLUE and
+    representative and became today's default. bench/migrate10.py renamed the
+    runs at each switch.
     """
     return {
-        "default_issue10": BatchPolicy(
-            components=(
-                MixComponent("uncertain", "representative", 0.6),
-                MixComponent("diverse", "kcenter", 0.2),
-                MixComponent("failure", "error_driven", 0.1),
-            ),
-            random_fraction=0.1,
-            name="default_issue10",
-        ),
-        "cand_clue": BatchPolicy(
-            components=(
-                MixComponent("uncertain", "weighted_clusters", 0.8),
-                MixComponent("failure", "error_driven", 0.1),
-            ),
-            random_fraction=0.1,
-            name="cand_clue",
-        ),
-        "default_issue2": BatchPolicy(
-            components=(
-                MixComponent("uncertain", "margin", 0.6),
-                MixComponent("diverse", "kcenter", 0.2),
-                MixComponent("failure", "error_driven", 0.1),
-            ),
-            random_fraction=0.1,
-            name="default_issue2",
-        ),
-        "cand_typical": BatchPolicy(
-            components=(
-                MixComponent("representative", "density_weighted", 0.4),
-                MixComponent("uncertain", "margin", 0.3),
-                MixComponent("failure", "error_driven", 0.1),
-            ),
-            random_fraction=0.2,
-            name="cand_typical",
-        ),
-        "cand_control": BatchPolicy(
-            components=(
-                MixComponent("uncertain", "margin", 0.5),
-                MixComponent("diverse", "kcenter", 0.2),
-                MixComponent("failure", "error_driven", 0.1),
-            ),
-            random_fraction=0.2,
-            name="cand_control",
-        ),
+        name: BatchPolicy(
+            components=tuple(MixComponent(*part) for part in parts),
+            random_fraction=random_fraction,
+            name=name,
+        )
+        for name, (random_fraction, parts) in CANDIDATES.items()
     }
 
 
