@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -15,6 +16,14 @@ from labelwise.cli._errors import handle_errors, stderr
 __all__ = ["serve_command"]
 
 _FACTORY = "labelwise.service.api.app:create_app"
+
+
+class TrainWorker(StrEnum):
+    """Where ``labelwise serve`` runs retraining (``--train-worker``)."""
+
+    process = "process"
+    thread = "thread"
+    off = "off"
 
 
 def _init_admin(db: str | None) -> tuple[str, str, str] | None:
@@ -54,7 +63,7 @@ def serve_command(
         int, typer.Option("--workers", min=1, help="Worker processes.")
     ] = 1,
     train_worker: Annotated[
-        str | None,
+        TrainWorker | None,
         typer.Option(
             "--train-worker",
             help="Where retraining runs: 'process' (one child process, "
@@ -134,23 +143,15 @@ def serve_command(
             _stop_trainer(trainer)
 
 
-TRAIN_MODES = ("process", "thread", "off")
 #: Seconds the trainer child gets to finish its job after SIGTERM.
 TRAINER_STOP_SECONDS = 30.0
 
 
-def _train_mode(given: str | None, *, default_on: bool) -> str:
-    if given is None:
-        return "process" if default_on else "off"
-    if given not in TRAIN_MODES:
-        from labelwise.exceptions import ConfigError
-
-        raise ConfigError(
-            f"--train-worker must be one of {', '.join(TRAIN_MODES)}. "
-            f"Got {given!r} instead.",
-            hint="Use 'process' (default), 'thread' or 'off'.",
-        )
-    return given
+def _train_mode(given: TrainWorker | None, *, default_on: bool) -> TrainWorker:
+    """The option's choice, else the process form (or off by the settings)."""
+    if given is not None:
+        return given
+    return TrainWorker.process if default_on else TrainWorker.off
 
 
 def _start_trainer(database_url: str | None) -> subprocess.Popen[bytes]:

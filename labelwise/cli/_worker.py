@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import threading
 import time
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -24,8 +26,6 @@ PARENT_CHECK_SECONDS = 1.0
 
 def _stop_with_parent(worker: TrainingWorker, parent_pid: int) -> None:
     """Stop ``worker`` once this process is no longer ``parent_pid``'s child."""
-    import os
-    import threading
 
     def watch() -> None:
         while os.getppid() == parent_pid:
@@ -78,8 +78,6 @@ def worker_command(
         settings = load_settings(**({"database_url": db} if db else {}))
         engine, factory = open_store(settings.database_url)
     if nice:
-        import os
-
         os.nice(nice)
     worker = TrainingWorker(
         factory,

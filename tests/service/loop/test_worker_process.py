@@ -14,8 +14,7 @@ from conftest import project_of
 from typer.testing import CliRunner
 
 from labelwise.cli import app
-from labelwise.cli._serve import _train_mode
-from labelwise.exceptions import ConfigError
+from labelwise.cli._serve import TrainWorker, _train_mode
 from labelwise.service.loop.jobs import request_training
 from labelwise.service.store.engine import read_only, transaction
 from labelwise.service.store.schema import TrainingJob
@@ -53,9 +52,12 @@ def test_worker_once_runs_the_queued_job(seeded, store_url, tmp_path, monkeypatc
 def test_train_mode_default_and_errors():
     assert _train_mode(None, default_on=True) == "process"
     assert _train_mode(None, default_on=False) == "off"
-    assert _train_mode("thread", default_on=False) == "thread"
-    with pytest.raises(ConfigError, match="process, thread, off"):
-        _train_mode("fork", default_on=True)
+    assert _train_mode(TrainWorker.thread, default_on=False) == "thread"
+    # A bad choice is refused before anything starts, naming the choices.
+    result = runner.invoke(app, ["serve", "--train-worker", "fork", "--port", "1"])
+    assert result.exit_code == 2
+    message = " ".join(result.output.replace("│", " ").split())
+    assert "'fork' is not one of 'process', 'thread', 'off'" in message
 
 
 def _free_port() -> int:
