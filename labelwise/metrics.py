@@ -162,8 +162,8 @@ def paired_gain(
     PairedGain
         ``delta`` (mean difference), ``p_value`` and ``n_pairs``. The p-value is
         None with fewer than 2 pairs and 1.0 when every difference is zero
-        (within 1e-8 for the Wilcoxon test); for
-        the t-test, equal non-zero differences give 0.0 (no spread).
+        (within 1e-8 for the Wilcoxon test); for the t-test, equal non-zero
+        differences give 0.0 (no spread).
 
     References
     ----------
