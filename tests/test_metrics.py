@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.stats import ttest_rel
+from scipy.stats import ttest_rel, wilcoxon
 
-from labelwise.exceptions import InvalidInputError, UnknownNameError
+from labelwise.exceptions import ConfigError, InvalidInputError, UnknownNameError
 from labelwise.metrics import (
     aulc,
     get_metric_names,
@@ -59,6 +59,55 @@ def test_paired_gain_edge_cases():
     assert paired_gain([0.6, 0.7], [0.5, 0.6]).p_value == 0.0
     with pytest.raises(InvalidInputError, match="paired by seed"):
         paired_gain([0.5, 0.6], [0.5])
+
+
+def test_paired_gain_wilcoxon_exact_value():
+    # Five pairs, every difference positive: the exact two-sided p is 2 / 2**5.
+    a = [0.81, 0.83, 0.80, 0.86, 0.84]
+    b = [0.80, 0.80, 0.79, 0.82, 0.83]
+    gain = paired_gain(a, b, method="wilcoxon")
+    assert gain.p_value == pytest.approx(0.0625)
+    assert gain.delta == pytest.approx(np.mean(np.subtract(a, b)))
+    assert gain.n_pairs == 5
+
+
+def test_paired_gain_wilcoxon_matches_scipy_with_mixed_signs():
+    a = [0.70, 0.74, 0.69, 0.80, 0.77, 0.72, 0.75]
+    b = [0.68, 0.75, 0.65, 0.74, 0.78, 0.66, 0.70]
+    expected = wilcoxon(a, b, zero_method="zsplit").pvalue
+    assert paired_gain(a, b, method="wilcoxon").p_value == pytest.approx(expected)
+    # The t-test on the same pairs gives another p-value: the method is used.
+    assert paired_gain(a, b).p_value != pytest.approx(expected)
+
+
+def test_paired_gain_wilcoxon_edge_cases():
+    assert paired_gain([0.5], [0.4], method="wilcoxon").p_value is None
+    assert paired_gain([0.5, 0.6], [0.5, 0.6], method="wilcoxon").p_value == 1.0
+    # Equal non-zero differences have ranks: unlike the t-test, p is not 0.
+    assert paired_gain([0.6, 0.7], [0.5, 0.6], method="wilcoxon").p_value == 0.5
+    with pytest.raises(InvalidInputError, match="paired by seed"):
+        paired_gain([0.5, 0.6], [0.5], method="wilcoxon")
+    with pytest.raises(ConfigError, match="'method' parameter of paired_gain"):
+        paired_gain([0.5, 0.6], [0.5, 0.6], method="sign")  # type: ignore[arg-type]
+
+
+@settings(max_examples=60, deadline=None)  # scipy's first import is slow
+@given(
+    st.integers(2, 30).flatmap(
+        lambda n: st.tuples(
+            st.lists(st.floats(0, 1), min_size=n, max_size=n),
+            st.lists(st.floats(0, 1), min_size=n, max_size=n),
+        )
+    )
+)
+def test_paired_gain_wilcoxon_is_symmetric(pair):
+    a, b = pair
+    forward = paired_gain(a, b, method="wilcoxon")
+    backward = paired_gain(b, a, method="wilcoxon")
+    assert forward.p_value is not None
+    assert 0.0 <= forward.p_value <= 1.0
+    assert forward.p_value == pytest.approx(backward.p_value)
+    assert forward.delta == pytest.approx(-backward.delta)
 
 
 def test_score_predictions_metrics():

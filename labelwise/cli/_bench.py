@@ -36,6 +36,15 @@ def efficiency(
     noise: Annotated[
         str, typer.Option(help="Comma-separated oracle noise rates, e.g. 0,0.1,0.3.")
     ] = "0",
+    batches: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated batch sizes per case: main, alt (the case's "
+            "larger size) or integers, e.g. main,alt or 10,50. When given, every "
+            "comparison's name ends with @b<size> (default: main, names "
+            "unchanged)."
+        ),
+    ] = None,
     datasets_dir: Annotated[
         Path | None,
         typer.Option(
@@ -48,10 +57,12 @@ def efficiency(
     ] = Path("bench/out/efficiency"),
     jobs: Annotated[int, typer.Option(help="Parallel processes; -1 = all cores.")] = -1,
 ) -> None:
-    """Run datasets × policies × seeds; write a markdown table and plots."""
+    """Run datasets × noise × batch sizes × policies × seeds; write tables and plots."""
     with handle_errors():
         from labelwise.simulation._suite import (
             default_cases,
+            expand_cases,
+            parse_batches,
             run_efficiency,
             write_report,
         )
@@ -61,7 +72,8 @@ def efficiency(
         )
         base = default_cases(folder, _split(datasets) if datasets else None)
         rates = [float(r) for r in _split(noise)]
-        cases = [case.with_noise(rate) for case in base for rate in rates]
+        sizes = None if batches is None else parse_batches(batches)
+        cases = expand_cases(base, rates, sizes)
         names = _split(policies)
         n_policies = len(names) + (0 if "random" in names else 1)
         total = len(cases) * n_policies * seeds

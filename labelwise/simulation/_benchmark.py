@@ -123,9 +123,40 @@ class Comparison:
             self.results[name].aulcs(), self.results[baseline].aulcs()
         ).to_dict()
 
+    def best_other(self) -> str | None:
+        """The policy other than the primary with the highest mean AULC.
+
+        Random counts; ties go to the first in ``results`` order. None when the
+        primary is the only policy (``--policies random``).
+        """
+        others = [name for name in self.results if name != self.primary]
+        if not others:
+            return None
+        return max(others, key=lambda name: float(self.results[name].aulcs().mean()))
+
+    def versus(self, baseline: str) -> dict[str, Any]:
+        """The primary against ``baseline``: Wilcoxon signed-rank across seeds.
+
+        Returns ``{"policy", "aulc_delta", "p_value", "n"}``: the baseline's
+        name, the mean AULC difference (primary − baseline), the two-sided
+        p-value (None with one seed) and the number of paired seeds.
+        """
+        gain = paired_gain(
+            self.results[self.primary].aulcs(),
+            self.results[baseline].aulcs(),
+            method="wilcoxon",
+        )
+        return {
+            "policy": baseline,
+            "aulc_delta": gain.delta,
+            "p_value": gain.p_value,
+            "n": gain.n_pairs,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """The object ``labelwise simulate --json`` prints (docs/simulate.md)."""
         primary = self.results[self.primary]
+        best = self.best_other()
         return {
             "dataset": self.dataset,
             "policy": self.primary,
@@ -140,6 +171,8 @@ class Comparison:
             "gain_vs_random_by_policy": {
                 name: self.gain(name) for name in self.results if name != "random"
             },
+            "wilcoxon_vs_random": self.versus("random"),
+            "vs_best_other": None if best is None else self.versus(best),
         }
 
 

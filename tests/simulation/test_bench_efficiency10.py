@@ -132,6 +132,21 @@ def test_suite_covers_the_multiannotator_and_small_sklearn_sets():
     assert cases[0].source.endswith("hs_brexit_multiannotator.parquet")
 
 
+def test_suite_cases_match_the_issue10_grid():
+    names = [case.name for case in efficiency10.CASES]
+    for grid, suite in zip(
+        efficiency10.CASES, default_cases(DATASETS, names), strict=True
+    ):
+        config = suite.config
+        assert (config.budget, config.batch_size, suite.alt_batch, config.initial) == (
+            grid.budget,
+            grid.batch,
+            grid.alt_batch,
+            grid.initial,
+        ), grid.name
+        assert Path(suite.source).name == Path(grid.source).name
+
+
 def test_skactiveml_wrappers_pick_exactly_one_batch():
     pytest.importorskip("skactiveml")
     import compare_strategies
