@@ -24,3 +24,5 @@ run --policies "$POL" --cases hs_brexit,letter,md_agreement,ag_news,mnist --batc
 run --policies "$POL" --cases iris,wine,sms_spam,magic_gamma,adult,digits --batches alt --noise 0.3
 run --policies "$POL" --cases iris,wine,sms_spam,magic_gamma,adult,digits --batches alt --noise 0.1
 run --policies "$POL" --cases banking77 --batches alt --noise 0
+# Session 4: the smaller (main) batch size, twice the rounds, on the cheap sets.
+run --policies "$POL" --cases iris,wine,digits,sms_spam,magic_gamma,adult --batches main --noise 0
