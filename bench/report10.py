@@ -34,6 +34,8 @@ TARGET_SHARE = 0.95
 PRIMARY = "default"
 SKAL_PREFIX = "skal_"
 MIN_SEEDS = 5
+#: Seeds of a finished case (bench/run10.sh: --seeds 20).
+FULL_SEEDS = 20
 #: A policy with fewer seeds than this share of the case's most is left out of it.
 COVERAGE = 0.8
 
@@ -163,7 +165,11 @@ def wide_table(rows: list[dict[str, Any]], order: list[str]) -> str:
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
-        cells = [row["case"], f"{row['budget']}/{row['batch']}"]
+        size = f"{row['budget']}/{row['batch']}"
+        if row["n_seeds"] < FULL_SEEDS:
+            # A case the grid has not finished: say how many seeds it has.
+            size += f" ({row['n_seeds']} seeds)"
+        cells = [row["case"], size]
         best_aulc = max(v["aulc_mean"] for v in row["policies"].values())
         for name in order:
             v = row["policies"].get(name)

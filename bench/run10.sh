@@ -26,3 +26,4 @@ run --policies "$POL" --cases iris,wine,sms_spam,magic_gamma,adult,digits --batc
 run --policies "$POL" --cases banking77 --batches alt --noise 0
 # Session 4: the smaller (main) batch size, twice the rounds, on the cheap sets.
 run --policies "$POL" --cases iris,wine,digits,sms_spam,magic_gamma,adult --batches main --noise 0
+run --policies "$POL" --cases hs_brexit,trec --batches main --noise 0
