@@ -54,6 +54,7 @@ from labelwise.simulation._loop import (
     prepare_data,
     run_simulation,
 )
+from labelwise.simulation._suite import _CASES as SUITE_CASES
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "efficiency10" / "runs"
@@ -75,26 +76,19 @@ class Case:
     initial: int = 20
 
 
-#: The datasets: every shared file with features or text, plus scikit-learn sets.
-#: Budgets are where the curves still move for the default model (issue #2 curves).
+#: The datasets: every shared file with features or text, plus scikit-learn sets,
+#: with the budgets, batch sizes and initial sets of `labelwise bench efficiency`
+#: (one table: labelwise/simulation/_suite.py). This grid calls mnist_test10k "mnist".
 CASES = [
-    Case("sms_spam", "sms_spam.parquet", 300, 20, 50),
-    Case("subjectivity", "subjectivity.parquet", 500, 25, 50),
-    Case("rotten_tomatoes", "rotten_tomatoes.parquet", 600, 30, 60),
-    Case("sst2", "sst2.parquet", 600, 30, 60),
-    Case("trec", "trec.parquet", 300, 30, 50),
-    Case("ag_news", "ag_news.parquet", 500, 25, 50),
-    Case("banking77", "banking77.parquet", 1500, 100, 150, 100),
-    Case("hs_brexit", "hs_brexit_multiannotator.parquet", 300, 20, 50),
-    Case("md_agreement", "md_agreement_multiannotator.parquet", 500, 25, 50),
-    Case("adult", "adult.parquet", 400, 20, 50),
-    Case("magic_gamma", "magic_gamma.parquet", 400, 20, 50),
-    Case("letter", "letter.parquet", 1000, 50, 100, 50),
-    Case("mnist", "mnist_test10k.npz", 500, 25, 50),
-    Case("digits", "sklearn:digits", 300, 20, 50),
-    Case("breast_cancer", "sklearn:breast_cancer", 150, 10, 25, 10),
-    Case("wine", "sklearn:wine", 80, 5, 10, 10),
-    Case("iris", "sklearn:iris", 60, 5, 10, 6),
+    Case(
+        "mnist" if name == "mnist_test10k" else name,
+        source,
+        config.budget,
+        config.batch_size,
+        alt_batch,
+        config.initial,
+    )
+    for name, (source, config, alt_batch) in SUITE_CASES.items()
 ]
 CASE_BY_NAME = {case.name: case for case in CASES}
 

@@ -27,6 +27,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats
 
+from labelwise.metrics import paired_gain
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_RUNS = HERE / "results" / "efficiency10" / "runs"
 DEFAULT_OUT = HERE / "results" / "efficiency10"
@@ -42,10 +44,8 @@ COVERAGE = 0.8
 
 def wilcoxon_p(a: np.ndarray, b: np.ndarray) -> float:
     """Two-sided Wilcoxon signed-rank p-value of paired ``a - b`` (1.0 if all equal)."""
-    diff = a - b
-    if np.allclose(diff, 0):
-        return 1.0
-    return float(stats.wilcoxon(a, b, zero_method="zsplit").pvalue)
+    p = paired_gain(a, b, method="wilcoxon").p_value
+    return float("nan") if p is None else p
 
 
 def interval(diff: np.ndarray) -> tuple[float, float]:
